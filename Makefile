@@ -1,0 +1,25 @@
+# `make test` and `make demo` each set everything up on a fresh machine first.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: test demo bench-speed clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+demo: $(STAMP)
+	$(PY) examples/demo_digits.py
+
+bench-speed: $(STAMP)
+	$(PY) benchmarks/epoch_speed.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info
