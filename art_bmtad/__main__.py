@@ -1,0 +1,5 @@
+import sys
+
+from art_bmtad.cli import main
+
+sys.exit(main())
