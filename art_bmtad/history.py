@@ -1,0 +1,68 @@
+"""Training history: per-step balancer values and losses, per-epoch summaries, written as JSON.
+
+Per-step values stay on the device as 0-dim tensors until the epoch ends and are then moved to the host in
+one transfer per key, so recording them costs no synchronisation inside the loop.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+class History:
+    """``steps[key]`` is a list with one value per training step; ``epochs`` a list of per-epoch dicts."""
+
+    def __init__(self) -> None:
+        self.steps: dict[str, list[float]] = defaultdict(list)
+        self.epochs: list[dict[str, Any]] = []
+        self.meta: dict[str, Any] = {}
+        self._pending: dict[str, list[torch.Tensor]] = defaultdict(list)
+
+    def record_step(self, values: dict[str, torch.Tensor]) -> None:
+        for key, value in values.items():
+            self._pending[key].append(value.detach().reshape(()))
+
+    def end_epoch(self, **summary: Any) -> dict[str, Any]:
+        """Move this epoch's step values to the host; return the epoch summary (step means plus ``summary``)."""
+        epoch: dict[str, Any] = {"epoch": len(self.epochs) + 1}
+        for key, values in self._pending.items():
+            host = torch.stack(values).double().cpu().tolist()
+            self.steps[key].extend(host)
+            epoch[key] = math.fsum(host) / len(host)
+        self._pending.clear()
+        epoch.update(summary)
+        self.epochs.append(epoch)
+        return epoch
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"meta": self.meta, "epochs": self.epochs, "steps": dict(self.steps)}
+
+    def save_json(self, path: str | os.PathLike) -> Path:
+        """Write the history atomically (a temporary file in the same folder, then a rename)."""
+        path = Path(path)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w") as handle:
+                json.dump(self.to_dict(), handle, indent=1)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "History":
+        history = cls()
+        history.meta = dict(data.get("meta", {}))
+        history.epochs = list(data.get("epochs", []))
+        history.steps.update({k: list(v) for k, v in data.get("steps", {}).items()})
+        return history
