@@ -3,6 +3,7 @@
 Importing this package changes nothing in ART; call :func:`register_with_art` to also make the trainers
 importable from ``art.defences.trainer``.
 """
+from art_bmtad.art_integration import register_with_art
 from art_bmtad.balance import EntropyBalance, NormalizedLossBalance, RelativeLossBalance
 from art_bmtad.hookspecs import hookimpl
 from art_bmtad.teachers import Teacher
@@ -30,9 +31,3 @@ __all__ = [
     "register_with_art",
 ]
 
-
-def register_with_art() -> None:
-    """Make the project's trainers importable from ``art.defences.trainer`` (idempotent)."""
-    from art_bmtad.art_integration import register_with_art as _register
-
-    _register()

@@ -1,7 +1,69 @@
-"""Hook specifications of art-bmtad (pluggy project name ``art_bmtad``)."""
+"""Hook specifications of art-bmtad (pluggy project name ``art_bmtad``).
+
+Every hook follows the "register callback" pattern: the host passes a ``register(name, factory)``
+function and a plugin calls it once per thing it provides. Plugins are modules named by an entry
+point in the ``art_bmtad`` group; see ``docs/plugins.md``.
+"""
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable
 
 import pluggy
 
+if TYPE_CHECKING:
+    from art.defences.trainer import Trainer
+    from art.estimators.classification import PyTorchClassifier
+    from torch import nn
+
+    from art_bmtad.datasets import Dataset
+
 hookspec = pluggy.HookspecMarker("art_bmtad")
 hookimpl = pluggy.HookimplMarker("art_bmtad")
+
+DefenceFactory = Callable[..., "Trainer"]
+"""``factory(classifier, **kwargs)`` returning an ART ``Trainer`` around ``classifier``."""
+ModelFactory = Callable[..., "nn.Module | PyTorchClassifier"]
+"""``factory(**kwargs)`` returning a ``torch.nn.Module`` or an ART ``PyTorchClassifier``."""
+DatasetFactory = Callable[..., "Dataset"]
+"""``factory(**kwargs)`` returning an :class:`art_bmtad.datasets.Dataset`."""
+
+
+@hookspec
+def art_bmtad_register_defences(register: Callable[[str, DefenceFactory], None]) -> None:
+    """Register adversarial-training defences.
+
+    Call ``register(name, factory)`` once per defence. ``factory(classifier, **kwargs)`` receives
+    the ART classifier to train and keyword arguments from the user (those that are ``None`` are
+    dropped, so the factory's own defaults apply) and returns an ART ``Trainer`` whose
+    ``fit(x, y, validation_data=None, nb_epochs=..., batch_size=...)`` trains ``classifier``.
+    Factories should accept the threat-model keywords ``eps``, ``eps_step`` and ``max_iter``.
+
+    Args:
+        register: ``register(name: str, factory)``; the first plugin to register a name keeps it.
+    """
+
+
+@hookspec
+def art_bmtad_register_models(register: Callable[[str, ModelFactory], None]) -> None:
+    """Register model constructors (model zoos, adapters).
+
+    Call ``register(name, factory)`` once per model family. ``factory(**kwargs)`` returns a
+    ``torch.nn.Module`` taking inputs in [0, 1] (normalisation inside the module) or a ready ART
+    ``PyTorchClassifier``.
+
+    Args:
+        register: ``register(name: str, factory)``; the first plugin to register a name keeps it.
+    """
+
+
+@hookspec
+def art_bmtad_register_datasets(register: Callable[[str, DatasetFactory], None]) -> None:
+    """Register datasets for training and the benchmark.
+
+    Call ``register(name, factory)`` once per dataset. ``factory(**kwargs)`` returns an
+    :class:`art_bmtad.datasets.Dataset`: train, validation and test arrays (``x`` float32 NCHW in
+    [0, 1], ``y`` int64 class indices), class names, and the normalisation ``mean`` and ``std``.
+
+    Args:
+        register: ``register(name: str, factory)``; the first plugin to register a name keeps it.
+    """
