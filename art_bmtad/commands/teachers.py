@@ -1,0 +1,145 @@
+"""``art-bmtad teachers``: train (or reuse from the cache) a clean or robust teacher."""
+from __future__ import annotations
+
+import argparse
+from fractions import Fraction
+
+from art_bmtad.datasets import SOURCES, load_dataset
+from art_bmtad.device import DEVICE_CHOICES
+from art_bmtad.teacher_prep import CACHE_ENV, KINDS, TeacherConfig, prepare_teacher
+
+DESCRIPTION = f"""\
+Train a teacher for distillation and save it as <out>.safetensors + <out>.json, or reuse the
+cached one when the same configuration was trained on the same data before.
+
+  clean   standard cross-entropy training (SGD, cosine learning-rate decay)
+  madry   ART's AdversarialTrainerMadryPGD (PGD adversarial training, constant learning rate)
+  trades  ART's AdversarialTrainerTRADESPyTorch (constant learning rate)
+
+The cache key is the SHA-256 of every option that shapes the teacher plus the training data.
+Cache folder: --cache-dir, else ${CACHE_ENV}/teachers, else ~/.cache/art-bmtad/teachers.
+Example:
+  art-bmtad teachers --model resnet18 --dataset cifar10 --root ./data --cifar-stem \\
+      --kind madry --epochs 100 --eps 8/255 --out teachers/resnet18_madry"""
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the description's layout; appends an option's default unless it is unset or already told."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        unset = action.default is None or action.default is False or action.default == argparse.SUPPRESS
+        if unset or "default" in action.help:
+            return action.help
+        return f"{action.help} (default: %(default)s)"
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register the ``teachers`` sub-command.
+
+    Args:
+        subparsers: the CLI's sub-command collection.
+
+    Returns:
+        The new sub-parser.
+    """
+    parser = subparsers.add_parser(
+        "teachers",
+        help="train or reuse a clean / Madry / TRADES teacher",
+        description=DESCRIPTION,
+        formatter_class=_HelpFormatter,
+    )
+    defaults = TeacherConfig()
+    _add_teacher_options(parser.add_argument_group("teacher"), defaults)
+    _add_data_options(parser.add_argument_group("data"))
+    _add_training_options(parser.add_argument_group("training"), defaults)
+    _add_threat_options(parser.add_argument_group("threat model (madry, trades)"), defaults)
+    output = parser.add_argument_group("output")
+    output.add_argument("--out", help="also save the teacher as OUT.safetensors + OUT.json")
+    output.add_argument(
+        "--cache-dir", help=f"teacher cache folder (default: ${CACHE_ENV}/teachers, else ~/.cache/art-bmtad/teachers)"
+    )
+    parser.set_defaults(run=run)
+    return parser
+
+
+def _add_teacher_options(group: argparse._ArgumentGroup, defaults: TeacherConfig) -> None:
+    group.add_argument("--model", default=defaults.model, help="timm model name, any of timm.list_models()")
+    group.add_argument("--kind", choices=KINDS, default=defaults.kind, help="training method")
+    group.add_argument(
+        "--cifar-stem", action="store_true", help="3x3 stride-1 first conv and no max-pool (timm ResNets, 32x32 inputs)"
+    )
+
+
+def _add_data_options(group: argparse._ArgumentGroup) -> None:
+    group.add_argument("--dataset", default="digits", help=f"one of {SOURCES}, or a path to an .npz file")
+    group.add_argument("--root", help="folder of torchvision's CIFAR layout or of an image-folder tree")
+    group.add_argument("--download", action="store_true", help="let torchvision download CIFAR (needs a network)")
+    group.add_argument("--n-train", type=int, help="training examples to use, validation included (default: all)")
+    group.add_argument(
+        "--val-size", type=_number, default=0.1, help="held out of training for validation: a fraction or a count"
+    )
+
+
+def _add_training_options(group: argparse._ArgumentGroup, defaults: TeacherConfig) -> None:
+    group.add_argument("--epochs", type=int, default=defaults.epochs, help="training epochs")
+    group.add_argument("--batch-size", type=int, default=defaults.batch_size, help="batch size")
+    group.add_argument("--lr", type=float, default=defaults.lr, help="SGD learning rate")
+    group.add_argument("--augment", action="store_true", help="random crop (zero padding 4) and flip (clean only)")
+    group.add_argument("--seed", type=int, default=defaults.seed, help="seed of data split, initialisation, shuffling")
+    group.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="where to train")
+
+
+def _add_threat_options(group: argparse._ArgumentGroup, defaults: TeacherConfig) -> None:
+    group.add_argument("--eps", type=_number, default=defaults.eps, help="L-inf budget, [0, 1] pixels (default: 8/255)")
+    group.add_argument("--eps-step", type=_number, default=defaults.eps_step, help="PGD step, pixels (default: 2/255)")
+    group.add_argument("--max-iter", type=int, default=defaults.max_iter, help="PGD steps per batch")
+    group.add_argument("--beta", type=float, default=defaults.beta, help="TRADES trade-off of clean and robust loss")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Prepare the teacher and print where it is and its clean test accuracy.
+
+    Args:
+        args: the parsed command line.
+
+    Returns:
+        0.
+    """
+    data = load_dataset(
+        args.dataset,
+        root=args.root,
+        n_train=args.n_train,
+        val_size=args.val_size,
+        seed=args.seed,
+        download=args.download,
+    )
+    config = TeacherConfig(
+        model=args.model,
+        kind=args.kind,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        eps=args.eps,
+        eps_step=args.eps_step,
+        max_iter=args.max_iter,
+        beta=args.beta,
+        cifar_stem=args.cifar_stem,
+        augment=args.augment,
+        seed=args.seed,
+    )
+    progress = not getattr(args, "quiet", False)
+    teacher = prepare_teacher(
+        config, data, cache_dir=args.cache_dir, out=args.out, device=args.device, progress=progress
+    )
+    accuracy = (teacher.classifier.predict(data.x_test).argmax(1) == data.y_test).mean()
+    origin = "reused from cache" if teacher.cached else "trained"
+    print(f"{config.kind} teacher {config.model} {origin}: {teacher.path} (clean test accuracy {accuracy:.4f})")
+    return 0
+
+
+def _number(text: str) -> float | int:
+    """A count (``200``), a float (``0.1``) or a fraction (``8/255``)."""
+    try:
+        return int(text) if text.isdigit() else float(Fraction(text))
+    except (ValueError, ZeroDivisionError) as err:
+        raise argparse.ArgumentTypeError(f"not a number or fraction: {text!r}") from err

@@ -1,0 +1,258 @@
+"""Teacher preparation: train a clean or a robust teacher once, cache it, reuse it.
+
+* ``clean``: standard cross-entropy training (SGD, cosine learning-rate decay per step),
+  data resident on the device, shuffling by ``torch.randperm``, optional crop/flip augmentation.
+* ``madry``: ART's ``AdversarialTrainerMadryPGD`` (PGD adversarial training, Madry et al. 2018,
+  https://arxiv.org/abs/1706.06083), at the optimizer's constant learning rate.
+* ``trades``: ART's ``AdversarialTrainerTRADESPyTorch`` (Zhang et al. 2019,
+  https://proceedings.mlr.press/v97/zhang19p.html), at constant learning rate.
+
+Robust teachers need careful evaluation (e.g. AutoAttack) before they are trusted.
+
+A trained teacher is saved in the checkpoint format of :mod:`art_bmtad.checkpoints` under
+``<cache>/<key>/teacher.safetensors``, where ``key`` is the SHA-256 of the resolved
+:class:`TeacherConfig` and of the training data; the same configuration on the same data is
+then loaded instead of trained. The cache folder is ``cache_dir``, else
+``$ART_BMTAD_CACHE/teachers``, else ``~/.cache/art-bmtad/teachers``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from art.attacks.evasion import ProjectedGradientDescent
+from art.defences.trainer import AdversarialTrainerMadryPGD, AdversarialTrainerTRADESPyTorch
+from art.estimators.classification import PyTorchClassifier
+from tqdm.auto import trange
+
+from art_bmtad.adapters.timm import timm_classifier
+from art_bmtad.augment import random_crop_flip
+from art_bmtad.checkpoints import load_classifier, save_classifier
+from art_bmtad.datasets import Dataset
+
+CACHE_ENV = "ART_BMTAD_CACHE"
+DEFAULT_CACHE_ROOT = Path("~/.cache/art-bmtad")
+CACHE_FORMAT = 1
+KINDS = ("clean", "madry", "trades")
+WEIGHTS_NAME = "teacher.safetensors"
+
+
+@dataclass(frozen=True)
+class TeacherConfig:
+    """Everything that determines a teacher; its fields (and the data) form the cache key.
+
+    Attributes:
+        model: timm model name.
+        kind: ``"clean"``, ``"madry"`` or ``"trades"``.
+        epochs: Training epochs.
+        batch_size: Batch size.
+        lr: SGD learning rate (peak of the cosine schedule for ``clean``).
+        momentum: SGD momentum.
+        weight_decay: SGD weight decay.
+        eps: L-inf attack budget in [0, 1] pixel units (robust kinds).
+        eps_step: PGD step size in pixel units (robust kinds).
+        max_iter: PGD steps per batch (robust kinds).
+        beta: TRADES trade-off between clean and robust loss.
+        cifar_stem: Use the CIFAR stem (timm ResNet family, 32x32 inputs).
+        augment: Random crop (zero padding 4) and flip on each batch (``clean`` only).
+        seed: Seed of initialisation, shuffling and augmentation.
+    """
+
+    model: str = "resnet18"
+    kind: str = "clean"
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    eps: float = 8 / 255
+    eps_step: float = 2 / 255
+    max_iter: int = 10
+    beta: float = 6.0
+    cifar_stem: bool = False
+    augment: bool = False
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown teacher kind {self.kind!r}; use one of {KINDS}")
+        if self.augment and self.kind != "clean":
+            raise ValueError(f"augment is only supported for kind='clean' (ART's {self.kind} trainer takes arrays)")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ValueError(f"epochs and batch_size must be >= 1, got {self.epochs} and {self.batch_size}")
+
+
+@dataclass
+class PreparedTeacher:
+    """A ready teacher and where it came from.
+
+    Attributes:
+        classifier: The teacher as an ART classifier, in eval mode.
+        path: Its ``.safetensors`` file (``out`` when given, else the cached file).
+        cached: ``True`` when it was loaded from the cache instead of trained.
+        key: The cache key.
+    """
+
+    classifier: PyTorchClassifier
+    path: Path
+    cached: bool
+    key: str
+
+
+def prepare_teacher(
+    config: TeacherConfig,
+    data: Dataset,
+    *,
+    cache_dir: str | Path | None = None,
+    out: str | Path | None = None,
+    device: str | torch.device = "auto",
+    progress: bool = True,
+) -> PreparedTeacher:
+    """Return the teacher for ``config`` and ``data``: from the cache, or trained and cached.
+
+    Args:
+        config: The teacher configuration.
+        data: Training data (``x_train``, ``y_train`` are used; the key covers them and the
+            normalisation).
+        cache_dir: Cache folder; default ``$ART_BMTAD_CACHE/teachers`` or ``~/.cache/art-bmtad/teachers``.
+        out: Also save the teacher here (``<stem>.safetensors`` + ``<stem>.json``).
+        device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
+        progress: Show the clean training loop's progress bar (ART's trainers draw their own).
+
+    Returns:
+        The prepared teacher.
+    """
+    key = teacher_cache_key(config, data)
+    cached_path = resolve_cache_dir(cache_dir) / key / WEIGHTS_NAME
+    cached = cached_path.is_file() and cached_path.with_suffix(".json").is_file()
+    if cached:
+        classifier = load_classifier(cached_path, device=device)
+    else:
+        classifier = train_teacher(config, data, device=device, progress=progress)
+        _save(classifier, cached_path, config, data, key)
+    path = _save(classifier, Path(out), config, data, key) if out is not None else cached_path
+    return PreparedTeacher(classifier=classifier, path=path, cached=cached, key=key)
+
+
+def train_teacher(
+    config: TeacherConfig, data: Dataset, *, device: str | torch.device = "auto", progress: bool = True
+) -> PyTorchClassifier:
+    """Build a fresh timm classifier for ``data`` and train it as ``config`` says (no caching).
+
+    Args:
+        config: The teacher configuration.
+        data: Training data and its normalisation.
+        device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
+        progress: Show the clean training loop's progress bar (ART's trainers draw their own).
+
+    Returns:
+        The trained classifier, in eval mode.
+    """
+    torch.manual_seed(config.seed)
+    np.random.seed(config.seed)  # ART's trainers shuffle with numpy's global generator
+    classifier = timm_classifier(
+        config.model,
+        dataset=data,
+        cifar_stem=config.cifar_stem,
+        lr=config.lr,
+        momentum=config.momentum,
+        weight_decay=config.weight_decay,
+        device=device,
+    )
+    TRAINERS[config.kind](classifier, config, data, progress)
+    classifier.model.eval()
+    return classifier
+
+
+def teacher_cache_key(config: TeacherConfig, data: Dataset) -> str:
+    """SHA-256 of the resolved configuration and of the training data and its normalisation.
+
+    Args:
+        config: The teacher configuration.
+        data: The training data.
+
+    Returns:
+        Hex digest.
+    """
+    digest = hashlib.sha256()
+    description = {"format": CACHE_FORMAT, "config": asdict(config), "mean": data.mean, "std": data.std}
+    digest.update(json.dumps(description, sort_keys=True).encode())
+    for array in (data.x_train, data.y_train):
+        digest.update(f"{array.dtype}{array.shape}".encode())
+        digest.update(np.ascontiguousarray(array).data)
+    return digest.hexdigest()
+
+
+def resolve_cache_dir(cache_dir: str | Path | None = None) -> Path:
+    """The teacher cache folder: ``cache_dir``, else ``$ART_BMTAD_CACHE/teachers``, else the default.
+
+    Args:
+        cache_dir: Explicit folder, or ``None``.
+
+    Returns:
+        The folder (not created).
+    """
+    if cache_dir is not None:
+        return Path(cache_dir).expanduser()
+    return Path(os.environ.get(CACHE_ENV) or DEFAULT_CACHE_ROOT).expanduser() / "teachers"
+
+
+def _train_clean(classifier: PyTorchClassifier, config: TeacherConfig, data: Dataset, progress: bool) -> None:
+    device = classifier.device
+    x = torch.from_numpy(data.x_train).to(device)
+    y = torch.from_numpy(data.y_train).to(device)
+    model, optimizer, loss_fn = classifier.model, classifier.optimizer, torch.nn.CrossEntropyLoss()
+    steps = config.epochs * -(-len(x) // config.batch_size)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
+    generator = torch.Generator(device=device).manual_seed(config.seed)
+    model.train()
+    epochs = trange(config.epochs, desc=f"clean teacher {config.model}", disable=not progress)
+    for _ in epochs:
+        total = torch.zeros((), device=device)
+        for batch in torch.randperm(len(x), device=device, generator=generator).split(config.batch_size):
+            inputs = random_crop_flip(x[batch], generator=generator) if config.augment else x[batch]
+            normalised, _ = classifier._apply_preprocessing(inputs, None, fit=True)  # ART's own (mean, std) step
+            loss = loss_fn(model(normalised), y[batch])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            total += loss.detach() * len(batch)
+        epochs.set_postfix(loss=f"{total.item() / len(x):.4f}")
+
+
+def _train_madry(classifier: PyTorchClassifier, config: TeacherConfig, data: Dataset, progress: bool) -> None:
+    trainer = AdversarialTrainerMadryPGD(
+        classifier,
+        nb_epochs=config.epochs,
+        batch_size=config.batch_size,
+        eps=config.eps,
+        eps_step=config.eps_step,
+        max_iter=config.max_iter,
+    )
+    trainer.fit(data.x_train, data.y_train)
+
+
+def _train_trades(classifier: PyTorchClassifier, config: TeacherConfig, data: Dataset, progress: bool) -> None:
+    attack = ProjectedGradientDescent(
+        classifier, eps=config.eps, eps_step=config.eps_step, max_iter=config.max_iter, verbose=False
+    )
+    trainer = AdversarialTrainerTRADESPyTorch(classifier, attack, beta=config.beta)
+    trainer.fit(data.x_train, data.y_train, nb_epochs=config.epochs, batch_size=config.batch_size)
+
+
+TRAINERS: dict[str, Callable[[PyTorchClassifier, TeacherConfig, Dataset, bool], None]] = {
+    "clean": _train_clean,
+    "madry": _train_madry,
+    "trades": _train_trades,
+}
+
+
+def _save(classifier: PyTorchClassifier, path: Path, config: TeacherConfig, data: Dataset, key: str) -> Path:
+    return save_classifier(classifier, path, teacher=asdict(config), dataset=data.name, cache_key=key)
