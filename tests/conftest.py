@@ -1,0 +1,54 @@
+"""Shared fixtures: scikit-learn's digits as 1x8x8 images in [0, 1] and tiny students/teachers."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from art.estimators.classification import PyTorchClassifier
+from sklearn.datasets import load_digits
+
+
+class TinyConvNet(torch.nn.Module):
+    """Conv-BN-ReLU x2 + linear head for 1x8x8 inputs (not a Sequential: ART's wrapper treats those specially)."""
+
+    def __init__(self, width: int = 8, n_classes: int = 10) -> None:
+        super().__init__()
+        self.features = torch.nn.Sequential(
+            torch.nn.Conv2d(1, width, 3, padding=1),
+            torch.nn.BatchNorm2d(width),
+            torch.nn.ReLU(),
+            torch.nn.Conv2d(width, 2 * width, 3, padding=1, stride=2),
+            torch.nn.BatchNorm2d(2 * width),
+            torch.nn.ReLU(),
+        )
+        self.head = torch.nn.Linear(2 * width * 16, n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x).flatten(1))
+
+
+def make_classifier(
+    model: torch.nn.Module, *, lr: float = 0.05, momentum: float = 0.9, preprocessing=(0.0, 1.0), n_classes: int = 10
+) -> PyTorchClassifier:
+    return PyTorchClassifier(
+        model,
+        loss=torch.nn.CrossEntropyLoss(),
+        optimizer=torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum),
+        input_shape=(1, 8, 8),
+        nb_classes=n_classes,
+        clip_values=(0.0, 1.0),
+        preprocessing=preprocessing,
+    )
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """(x, y) of all 1,797 digits: float32 (N, 1, 8, 8) in [0, 1], int64 labels."""
+    data = load_digits()
+    return (data.images / 16.0).astype(np.float32)[:, None], data.target.astype(np.int64)
+
+
+@pytest.fixture
+def seeded():
+    torch.manual_seed(0)
+    np.random.seed(0)
