@@ -52,42 +52,46 @@ def accuracy(model: PyTorchClassifier, x: np.ndarray, y: np.ndarray) -> tuple[fl
     return clean, robust
 
 
+def run(epochs: int = 15, n_train: int | None = None, seed: int = 0, verbose: bool = True) -> dict:
+    """Train the plain student, both teachers and the B-MTARD student; return their test accuracies."""
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    digits = load_digits()
+    x = (digits.images / 16.0).astype(np.float32)[:, None]
+    x_train, x_test, y_train, y_test = train_test_split(x, digits.target, test_size=0.25, random_state=seed,
+                                                        stratify=digits.target)
+    x_train, x_val, y_train, y_val = train_test_split(x_train, y_train, test_size=0.15, random_state=seed)
+    x_train, y_train = x_train[:n_train], y_train[:n_train]
+
+    plain = classifier(8)
+    plain.fit(x_train, y_train, batch_size=64, nb_epochs=epochs, verbose=False)
+    clean_teacher = classifier(32)
+    clean_teacher.fit(x_train, y_train, batch_size=64, nb_epochs=epochs, verbose=False)
+    robust_teacher = classifier(32)
+    AdversarialTrainerMadryPGD(robust_teacher, nb_epochs=epochs, batch_size=64, eps=EPS, eps_step=EPS / 4,
+                               max_iter=7).fit(x_train, y_train)
+
+    student = classifier(8)
+    trainer = AdversarialTrainerBMTARDPyTorch(student, robust_teacher=robust_teacher, clean_teacher=clean_teacher,
+                                              eps=EPS, eps_step=EPS / 4, max_iter=10, verbose=verbose)
+    trainer.fit(x_train, y_train, validation_data=(x_val, y_val), batch_size=64, nb_epochs=epochs)
+    models = {"plain student": plain, "clean teacher (4x wider)": clean_teacher,
+              "robust teacher (4x wider)": robust_teacher, "B-MTARD student": trainer.get_classifier()}
+    return {"accuracy": {name: accuracy(model, x_test, y_test) for name, model in models.items()},
+            "history": trainer.history}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--n-train", type=int, default=None, help="use only this many training images")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    torch.manual_seed(args.seed)
-    np.random.seed(args.seed)
-
-    digits = load_digits()
-    x = (digits.images / 16.0).astype(np.float32)[:, None]
-    x_train, x_test, y_train, y_test = train_test_split(x, digits.target, test_size=0.25, random_state=args.seed,
-                                                        stratify=digits.target)
-    x_train, x_val, y_train, y_val = train_test_split(x_train, y_train, test_size=0.15, random_state=args.seed)
-    x_train, y_train = x_train[: args.n_train], y_train[: args.n_train]
-
-    plain = classifier(8)
-    plain.fit(x_train, y_train, batch_size=64, nb_epochs=args.epochs, verbose=False)
-    clean_teacher = classifier(32)
-    clean_teacher.fit(x_train, y_train, batch_size=64, nb_epochs=args.epochs, verbose=False)
-    robust_teacher = classifier(32)
-    AdversarialTrainerMadryPGD(robust_teacher, nb_epochs=args.epochs, batch_size=64, eps=EPS, eps_step=EPS / 4,
-                               max_iter=7).fit(x_train, y_train)
-
-    student = classifier(8)
-    trainer = AdversarialTrainerBMTARDPyTorch(student, robust_teacher=robust_teacher, clean_teacher=clean_teacher,
-                                              eps=EPS, eps_step=EPS / 4, max_iter=10)
-    trainer.fit(x_train, y_train, validation_data=(x_val, y_val), batch_size=64, nb_epochs=args.epochs)
-    robust_student = trainer.get_classifier()
-
+    result = run(args.epochs, args.n_train, args.seed)
     print(f"\n{'model':<28}{'clean':>8}{'PGD-20':>8}   (digits test set, eps={EPS} Linf)")
-    for name, model in [("plain student", plain), ("clean teacher (4x wider)", clean_teacher),
-                        ("robust teacher (4x wider)", robust_teacher), ("B-MTARD student", robust_student)]:
-        clean, robust = accuracy(model, x_test, y_test)
+    for name, (clean, robust) in result["accuracy"].items():
         print(f"{name:<28}{clean:>8.3f}{robust:>8.3f}")
-    last = trainer.history.epochs[-1]
+    last = result["history"].epochs[-1]
     print(f"\nfinal temperatures robust/clean: {last['temperature/robust']:.3f}/{last['temperature/clean']:.3f}, "
           f"weights: {last['weight/robust']:.3f}/{last['weight/clean']:.3f}")
 
