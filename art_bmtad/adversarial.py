@@ -62,7 +62,7 @@ def pgd_linf(
 
 
 @contextlib.contextmanager
-def _parameters_frozen(module: torch.nn.Module) -> Iterator[None]:
+def parameters_frozen(module: torch.nn.Module) -> Iterator[None]:
     """Input gradients only: skips the weight-gradient work of the attack's backward passes."""
     flags = [(p, p.requires_grad) for p in module.parameters()]
     for p, _ in flags:
@@ -96,7 +96,7 @@ class AdversarialBatch:
     def __call__(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Adversarial examples for ``x`` with ``labels`` (one-hot or soft, ``(B, C)``), detached, on x's device."""
         estimator = self.attack.estimator
-        with _parameters_frozen(estimator.model), torch.enable_grad():
+        with parameters_frozen(estimator.model), torch.enable_grad():
             if self._pgd is None:
                 x_adv = self.attack.generate(x.detach().cpu().numpy(), y=labels.detach().cpu().numpy())
                 return torch.from_numpy(x_adv).to(x.device)

@@ -1,0 +1,28 @@
+"""Robustness evaluation: the B-MTARD paper's protocol assembled from ART's attacks.
+
+Clean accuracy, FGSM, PGD-20, CW-inf and AutoAttack (standard, or ART's default by name), the worst case per
+example, a per-class breakdown and sanity checks against gradient masking::
+
+    from art_bmtad.evaluation import evaluate_robustness
+
+    report = evaluate_robustness(classifier, x_test, y_test, n_examples=1000)
+    print(report.to_markdown())
+
+Modules: :mod:`~.settings` (threat model, budgets), :mod:`~.objectives` (CW margin, targeted DLR),
+:mod:`~.runner` (seeding, running one attack), :mod:`~.suite` (FGSM, PGD, CW), :mod:`~.autoattack`,
+:mod:`~.sanity`, :mod:`~.report`, :mod:`~.evaluate`.
+"""
+from art_bmtad.evaluation.evaluate import ATTACKS, evaluate_robustness
+from art_bmtad.evaluation.report import AttackResult, ClassAccuracy, RobustnessReport, SanityCheck
+from art_bmtad.evaluation.settings import AttackSettings, ThreatModel
+
+__all__ = [
+    "ATTACKS",
+    "AttackResult",
+    "AttackSettings",
+    "ClassAccuracy",
+    "RobustnessReport",
+    "SanityCheck",
+    "ThreatModel",
+    "evaluate_robustness",
+]

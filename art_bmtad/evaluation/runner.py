@@ -1,0 +1,143 @@
+"""Runs one ART attack on the examples still robust and says which of them it broke.
+
+Every attack runs under its own seed, derived from the evaluation seed and the attack's key, so its numbers
+do not depend on which other attacks ran before it; the global random states of Python, NumPy and torch are
+restored afterwards. An adversarial example counts only
+if it is misclassified *and* inside the threat model (eps ball and clip values), whatever the attack claims.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import time
+import zlib
+from typing import Iterator
+
+import numpy as np
+import torch
+from art.attacks.attack import EvasionAttack
+from art.estimators.classification import PyTorchClassifier
+
+from art_bmtad.adversarial import parameters_frozen
+from art_bmtad.evaluation.report import AttackResult
+from art_bmtad.evaluation.settings import ThreatModel
+
+logger = logging.getLogger(__name__)
+
+_BALL_RTOL = 1e-4
+_BOX_ATOL = 1e-6
+
+
+@contextlib.contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Seed the global generators of Python, NumPy and torch; restore their previous states on exit.
+
+    ART draws random starts from NumPy's generator and Square's L2 proposals also from Python's ``random``.
+    """
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    with torch.random.fork_rng():
+        random.seed(seed)
+        np.random.seed(seed)
+        torch.manual_seed(seed)
+        try:
+            yield
+        finally:
+            random.setstate(python_state)
+            np.random.set_state(numpy_state)
+
+
+class AttackRunner:
+    """The evaluated examples and classifier, and the bookkeeping shared by all attacks.
+
+    Args:
+        classifier: the classifier under evaluation (its outputs must be logits).
+        x: ``(N, ...)`` float32 inputs inside the clip values.
+        labels: ``(N,)`` int64 class indices.
+        threat: the threat model examples are checked against.
+        batch_size: batch size for predictions and attacks.
+        seed: the evaluation seed.
+    """
+
+    def __init__(
+        self,
+        classifier: PyTorchClassifier,
+        x: np.ndarray,
+        labels: np.ndarray,
+        threat: ThreatModel,
+        *,
+        batch_size: int,
+        seed: int,
+    ) -> None:
+        self.classifier = classifier
+        self.x = x
+        self.labels = labels
+        self.threat = threat
+        self.batch_size = batch_size
+        self.seed = seed
+        self.one_hot = self._one_hot(labels)
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        """The classifier's outputs for ``x``."""
+        return self.classifier.predict(x, batch_size=self.batch_size)
+
+    def clean(self) -> AttackResult:
+        """Clean accuracy, as an attack that changes nothing."""
+        start = time.perf_counter()
+        correct = self.logits(self.x).argmax(axis=1) == self.labels
+        return AttackResult("clean", "Clean", correct, time.perf_counter() - start, len(self.x))
+
+    def attack(
+        self,
+        key: str,
+        attack: EvasionAttack,
+        points: np.ndarray,
+        *,
+        targets: np.ndarray | None = None,
+        threat: ThreatModel | None = None,
+    ) -> tuple[np.ndarray, float]:
+        """Run ``attack`` on the examples in ``points``; return the mask of those still robust, and the seconds.
+
+        Args:
+            key: the attack's key, which selects its seed.
+            attack: an ART evasion attack on (a view of) the classifier.
+            points: ``(N,)`` booleans, the examples to attack (normally the ones still robust).
+            targets: ``(N,)`` target classes for a targeted attack; the true labels are used otherwise.
+            threat: the budget the attack was given, if not the evaluation's (the sanity checks' larger eps).
+
+        Returns:
+            ``points`` with the examples broken by the attack removed, and the attack's wall time.
+        """
+        index = np.flatnonzero(points)
+        robust = points.copy()
+        if index.size == 0:
+            return robust, 0.0
+        y = self.one_hot[index] if targets is None else self._one_hot(targets[index])
+        with seeded(self._seed_for(key)), parameters_frozen(self.classifier.model):
+            start = time.perf_counter()
+            x_adv = attack.generate(self.x[index], y=y)
+            seconds = time.perf_counter() - start
+        wrong = self.logits(x_adv).argmax(axis=1) != self.labels[index]
+        robust[index[wrong & self._inside_threat(x_adv, self.x[index], threat or self.threat, key)]] = False
+        return robust, seconds
+
+    def _one_hot(self, labels: np.ndarray) -> np.ndarray:
+        return np.eye(self.classifier.nb_classes, dtype=np.float32)[labels]
+
+    def _seed_for(self, key: str) -> int:
+        return int(np.random.SeedSequence([self.seed, zlib.crc32(key.encode())]).generate_state(1)[0])
+
+    def _inside_threat(self, x_adv: np.ndarray, x: np.ndarray, threat: ThreatModel, key: str) -> np.ndarray:
+        """Which adversarial examples lie in the eps ball and the clip values; warns about the others."""
+        delta = (x_adv - x).reshape(len(x), -1)
+        size = np.abs(delta).max(axis=1) if threat.norm == "inf" else np.linalg.norm(delta, axis=1)
+        low, high = self.classifier.clip_values
+        flat = x_adv.reshape(len(x), -1)
+        inside = (size <= threat.eps * (1 + _BALL_RTOL)) & np.all(
+            (flat >= np.reshape(low, -1) - _BOX_ATOL) & (flat <= np.reshape(high, -1) + _BOX_ATOL), axis=1
+        )
+        if not inside.all():
+            logger.warning(
+                "%s: %d adversarial examples left the threat model and were not counted", key, (~inside).sum()
+            )
+        return inside
