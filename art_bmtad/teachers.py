@@ -30,13 +30,18 @@ class Teacher:
             inputs in the student's clip-value range (normalisation inside the module).
         role: ``"adv"`` for a teacher that sees the adversarial batch, ``"nat"`` for one that sees the natural one.
         name: label for logs and history (default ``"<role><index>"``).
+        robust: whether the teacher is adversarially trained (its strength is then also measured under attack);
+            default: it is when it sees the adversarial batch.
     """
 
     model: TeacherModel
     role: Role = "adv"
     name: str | None = None
+    robust: bool | None = None
 
     def __post_init__(self) -> None:
+        if self.robust is None:
+            self.robust = self.role == "adv"
         if self.role not in ROLES:
             raise ValueError(f"teacher role must be one of {ROLES}, got {self.role!r}")
         if not isinstance(self.model, (PyTorchClassifier, torch.nn.Module)):

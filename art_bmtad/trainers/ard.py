@@ -47,7 +47,7 @@ class AdversarialTrainerARDPyTorch(DistillationTrainer):
         if not 0 <= alpha <= 1:
             raise ValueError(f"alpha must be in [0, 1], got {alpha}")
         self.temperature, self.alpha = float(temperature), float(alpha)
-        super().__init__(classifier, [Teacher(robust_teacher, "nat", "robust")], **kwargs)
+        super().__init__(classifier, [Teacher(robust_teacher, "nat", "robust", robust=True)], **kwargs)
 
     def _default_attack(self) -> AdversarialBatch:
         view = gradient_view(self._classifier, training_mode=True)

@@ -37,7 +37,7 @@ class AdversarialTrainerRSLADPyTorch(DistillationTrainer):
         if not 0 <= adv_weight <= 1:
             raise ValueError(f"adv_weight must be in [0, 1], got {adv_weight}")
         self.adv_weight = adv_weight
-        super().__init__(classifier, [Teacher(robust_teacher, "nat", "robust")], **kwargs)
+        super().__init__(classifier, [Teacher(robust_teacher, "nat", "robust", robust=True)], **kwargs)
 
     def _default_attack(self) -> AdversarialBatch:
         view = gradient_view(self._classifier, loss=torch.nn.CrossEntropyLoss(reduction="sum"))
