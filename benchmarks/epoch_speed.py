@@ -1,0 +1,162 @@
+"""Time one training epoch: B-MTARD against a plain hand-written PGD-AT loop and ART's Madry trainer.
+
+All three train the same student (same initial weights) on the same images with the same batch size and
+the same PGD budget (Linf eps 8/255, step 2/255, 10 steps). The plain loop is what a careful user writes by
+hand: tensors on the device, an input-gradient-only attack, one cross-entropy step. B-MTARD does the same
+attack plus two teacher forwards and one extra student pass. ART's Madry trainer goes through numpy per batch.
+
+    python benchmarks/epoch_speed.py                       # CPU, small timm ResNet, 512 images
+    python benchmarks/epoch_speed.py --device cuda --model resnet18 --n 10240 --batch-size 256 --amp
+
+Timing is honest: a warm-up pass first, device synchronised before reading the clock, mean and spread over
+``--repeats`` epochs. Results go to stdout as a table and to ``--out`` as JSON with the configuration and
+versions.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+from typing import Callable
+
+import art
+import numpy as np
+import timm
+import torch
+import torch.nn.functional as F
+from art.defences.trainer import AdversarialTrainerMadryPGD
+from art.estimators.classification import PyTorchClassifier
+
+import art_bmtad
+from art_bmtad import AdversarialTrainerBMTARDPyTorch
+from art_bmtad.adapters import timm_classifier
+from art_bmtad.device import resolve_device
+from art_bmtad.teachers import classifier_logits
+
+EPS, EPS_STEP, MAX_ITER = 8 / 255, 2 / 255, 10
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10.npz"
+
+
+def load_images(path: Path, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``n`` CIFAR-10 training images in [0, 1] NCHW, or random images when the file is absent."""
+    if path.is_file():
+        with np.load(path, allow_pickle=False) as data:
+            x, y = data["x_train"][:n], data["y_train"][:n]
+    else:
+        rng = np.random.default_rng(0)
+        x, y = rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8), rng.integers(0, 10, n)
+    return (x.transpose(0, 3, 1, 2) / 255.0).astype(np.float32), y.astype(np.int64)
+
+
+def make_student(args: argparse.Namespace, device: torch.device) -> PyTorchClassifier:
+    torch.manual_seed(0)
+    return timm_classifier(args.model, num_classes=10, dataset="cifar10", cifar_stem=args.cifar_stem, lr=0.1,
+                           device=str(device), channels_last=args.channels_last)
+
+
+def plain_pgd_at_epoch(student: PyTorchClassifier, x: torch.Tensor, y: torch.Tensor, batch_size: int,
+                       amp: bool) -> None:
+    """A hand-written PGD-AT epoch: the reference a fast distillation epoch is compared with."""
+    model, optimizer = student.model, student.optimizer
+    autocast = torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=amp)
+    order = torch.randperm(len(x), device=x.device)
+    for start in range(0, len(x), batch_size):
+        xb, yb = x[order[start : start + batch_size]], y[order[start : start + batch_size]]
+        model.eval()
+        x_adv = xb + 0.001 * torch.randn_like(xb)
+        for _ in range(MAX_ITER):
+            x_adv.requires_grad_(True)
+            with autocast:
+                loss = F.cross_entropy(classifier_logits(student, x_adv).float(), yb)
+            grad, = torch.autograd.grad(loss, x_adv)
+            x_adv = torch.min(torch.max(x_adv.detach() + EPS_STEP * grad.sign(), xb - EPS), xb + EPS).clamp(0, 1)
+        model.train()
+        with autocast:
+            loss = F.cross_entropy(classifier_logits(student, x_adv, fit=True).float(), yb)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+
+def time_epochs(run_epoch: Callable[[], None], device: torch.device, repeats: int) -> list[float]:
+    run_epoch()  # warm-up: allocator, cuDNN autotuning, first-call overheads
+    times = []
+    for _ in range(repeats):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        run_epoch()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="resnet10t", help="timm name of the student (default: resnet10t)")
+    parser.add_argument("--teacher-model", default=None, help="timm name of both teachers (default: the student's)")
+    parser.add_argument("--cifar-stem", action=argparse.BooleanOptionalAction, default=True,
+                        help="3x3 stride-1 stem without max-pool for 32x32 inputs (default: on)")
+    parser.add_argument("--n", type=int, default=512, help="images per epoch")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--repeats", type=int, default=2, help="timed epochs per method, after one warm-up epoch")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--amp", action="store_true", help="bf16 autocast (plain loop and B-MTARD)")
+    parser.add_argument("--channels-last", action="store_true")
+    parser.add_argument("--methods", default="plain,bmtard,art-madry", help="comma-separated subset")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="CIFAR-10 .npz (random images if absent)")
+    parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
+    args = parser.parse_args()
+
+    device = resolve_device(args.device)
+    x, y = load_images(args.data, args.n)
+    teacher_args = argparse.Namespace(**{**vars(args), "model": args.teacher_model or args.model})
+    teachers = [make_student(teacher_args, device), make_student(teacher_args, device)]
+
+    def bmtard_epoch(student: PyTorchClassifier) -> Callable[[], None]:
+        trainer = AdversarialTrainerBMTARDPyTorch(student, robust_teacher=teachers[0], clean_teacher=teachers[1],
+                                                  amp=args.amp, channels_last=args.channels_last, verbose=False)
+        return lambda: trainer.fit(x, y, batch_size=args.batch_size, nb_epochs=1)
+
+    def plain_epoch(student: PyTorchClassifier) -> Callable[[], None]:
+        xt, yt = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
+        if args.channels_last:
+            xt = xt.contiguous(memory_format=torch.channels_last)
+        return lambda: plain_pgd_at_epoch(student, xt, yt, args.batch_size, args.amp)
+
+    def madry_epoch(student: PyTorchClassifier) -> Callable[[], None]:
+        trainer = AdversarialTrainerMadryPGD(student, nb_epochs=1, batch_size=args.batch_size, eps=EPS,
+                                             eps_step=EPS_STEP, max_iter=MAX_ITER)
+        return lambda: trainer.fit(x, y, nb_epochs=1, batch_size=args.batch_size)
+
+    builders = {"plain": plain_epoch, "bmtard": bmtard_epoch, "art-madry": madry_epoch}
+    results = {}
+    for name in args.methods.split(","):
+        times = time_epochs(builders[name](make_student(args, device)), device, args.repeats)
+        results[name] = {"seconds_per_epoch": statistics.mean(times),
+                         "spread": statistics.pstdev(times) if len(times) > 1 else 0.0,
+                         "images_per_s": args.n / statistics.mean(times), "times": times}
+
+    device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
+    print(f"\n{args.model} student, {args.teacher_model or args.model} teachers, {args.n} images, batch "
+          f"{args.batch_size}, PGD-{MAX_ITER}, amp={args.amp}, channels_last={args.channels_last}, "
+          f"device={device_name}")
+    base = results.get("plain", {}).get("seconds_per_epoch")
+    print(f"{'method':<12}{'s/epoch':>10}{'+-':>8}{'img/s':>10}{'x plain':>9}")
+    for name, r in results.items():
+        ratio = f"{r['seconds_per_epoch'] / base:.2f}" if base else "-"
+        print(f"{name:<12}{r['seconds_per_epoch']:>10.2f}{r['spread']:>8.2f}{r['images_per_s']:>10.1f}{ratio:>9}")
+    if args.out:
+        versions = {"torch": torch.__version__, "art": art.__version__, "timm": timm.__version__,
+                    "art_bmtad": art_bmtad.__version__}
+        config = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+        args.out.write_text(json.dumps({"config": config, "device": device_name, "versions": versions,
+                                        "results": results}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
