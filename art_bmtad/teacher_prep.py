@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -256,3 +256,65 @@ TRAINERS: dict[str, Callable[[PyTorchClassifier, TeacherConfig, Dataset, bool], 
 
 def _save(classifier: PyTorchClassifier, path: Path, config: TeacherConfig, data: Dataset, key: str) -> Path:
     return save_classifier(classifier, path, teacher=asdict(config), dataset=data.name, cache_key=key)
+
+
+@dataclass(frozen=True)
+class StrengthVerdict:
+    """Is a robust teacher clearly more robust than the student architecture trained adversarially on its own?
+
+    Attributes:
+        teacher_pgd_acc: The teacher's PGD accuracy on the validation split.
+        baseline_pgd_acc: PGD accuracy of a short Madry training of the student architecture, or ``None``.
+        teacher_clean_acc: The teacher's clean validation accuracy.
+        strong_enough: ``teacher_pgd_acc >= baseline_pgd_acc + margin`` (``None`` without a baseline).
+        summary: One line for the user.
+    """
+
+    teacher_pgd_acc: float
+    baseline_pgd_acc: float | None
+    teacher_clean_acc: float
+    strong_enough: bool | None
+    summary: str
+
+
+def assess_robust_teacher(
+    teacher: PyTorchClassifier,
+    config: TeacherConfig,
+    data: Dataset,
+    *,
+    student_model: str | None = None,
+    student_epochs: int = 2,
+    margin: float = 0.05,
+    n_examples: int = 512,
+    cache_dir: str | Path | None = None,
+    device: str | torch.device = "auto",
+    progress: bool = True,
+) -> StrengthVerdict:
+    """Measure a robust teacher and, if ``student_model`` is given, compare it with a short Madry training of
+    the student architecture on the same data (cached like any teacher).
+
+    A teacher that is not at least ``margin`` more PGD-accurate than that baseline is unlikely to make a
+    B-MTARD student robust (see :mod:`art_bmtad.teacher_report`).
+    """
+    from art_bmtad.teacher_report import teacher_report
+    from art_bmtad.teachers import Teacher
+
+    rows = [Teacher(teacher, "adv", "teacher")]
+    if student_model is not None:
+        baseline_config = replace(config, model=student_model, kind="madry", epochs=student_epochs)
+        baseline = prepare_teacher(baseline_config, data, cache_dir=cache_dir, device=device, progress=progress)
+        rows.append(Teacher(baseline.classifier, "adv", "student-architecture Madry baseline"))
+    x = torch.from_numpy(data.x_val[:n_examples]).to(teacher.device)
+    y = torch.from_numpy(data.y_val[:n_examples]).to(teacher.device)
+    report = teacher_report(rows, teacher, x, y, eps=config.eps, eps_step=config.eps_step, max_iter=config.max_iter)
+    mine, baseline_pgd = report[0], report[1].pgd_acc if len(report) > 1 else None
+    if baseline_pgd is None:
+        strong, verdict = None, "no baseline asked for (--compare-student MODEL) to judge it against"
+    elif mine.pgd_acc >= baseline_pgd + margin:
+        strong, verdict = True, f"likely strong enough: {mine.pgd_acc - baseline_pgd:+.3f} over the baseline"
+    else:
+        strong = False
+        verdict = (f"LIKELY TOO WEAK: not {margin:.2f} above the baseline's {baseline_pgd:.3f}; a B-MTARD student "
+                   "distilled from it may look accurate and not be robust (train longer or larger, or try t_min < 1)")
+    summary = f"robust teacher: clean {mine.clean_acc:.3f}, PGD {mine.pgd_acc:.3f} on {mine.n_examples} val: {verdict}"
+    return StrengthVerdict(mine.pgd_acc, baseline_pgd, mine.clean_acc, strong, summary)

@@ -18,6 +18,7 @@ import torch
 from art.estimators.classification import PyTorchClassifier
 
 from art_bmtad.adversarial import AdversarialBatch, pgd_linf
+from art_bmtad.evaluation.runner import seeded
 from art_bmtad.teachers import Teacher
 
 logger = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ def teacher_report(
     eps_step: float,
     max_iter: int,
     batch_size: int = 256,
+    seed: int = 0,
 ) -> list[TeacherStrength]:
     """Measure every teacher on ``(x, y)`` (device tensors, labels as indices).
 
@@ -65,29 +67,36 @@ def teacher_report(
         y: validation labels.
         eps: attack budget. eps_step: step size. max_iter: steps.
         batch_size: evaluation batch size.
+        seed: seed of the attacks' random starts (the report is repeatable; global RNG states are restored).
     """
-    report = []
-    for teacher in teachers:
-        attack = None
-        if teacher.robust:
-            target = _as_classifier(teacher, student)
-            attack = AdversarialBatch(pgd_linf(target, eps, eps_step, max_iter, random_init=True))
-        totals = torch.zeros(3, dtype=torch.float64, device=x.device)
-        for start in range(0, len(x), batch_size):
-            xb, yb = x[start : start + batch_size], y[start : start + batch_size]
-            logits = teacher.logits(xb).float()
-            probs = torch.softmax(logits, dim=1)
-            totals[0] += (logits.argmax(1) == yb).sum()
-            totals[1] += -(torch.xlogy(probs, probs).sum(1)).sum()
-            if attack is not None:
-                onehot = torch.nn.functional.one_hot(yb, student.nb_classes).float()
-                totals[2] += (teacher.logits(attack(xb, onehot)).argmax(1) == yb).sum()
-        clean, entropy, robust = (totals / len(x)).tolist()
-        report.append(TeacherStrength(teacher.name, teacher.role, bool(teacher.robust), clean,
-                                      robust if attack is not None else None, entropy, len(x)))
+    with seeded(seed):
+        report = [_strength(t, student, x, y, eps, eps_step, max_iter, batch_size) for t in teachers]
     for row in report:
         logger.info("teacher %s", format_strength(row))
     return report
+
+
+def _strength(
+    teacher: Teacher, student: PyTorchClassifier, x: torch.Tensor, y: torch.Tensor, eps: float, eps_step: float,
+    max_iter: int, batch_size: int,
+) -> TeacherStrength:
+    attack = None
+    if teacher.robust:
+        target = _as_classifier(teacher, student)
+        attack = AdversarialBatch(pgd_linf(target, eps, eps_step, max_iter, random_init=True))
+    totals = torch.zeros(3, dtype=torch.float64, device=x.device)
+    for start in range(0, len(x), batch_size):
+        xb, yb = x[start : start + batch_size], y[start : start + batch_size]
+        logits = teacher.logits(xb).float()
+        probs = torch.softmax(logits, dim=1)
+        totals[0] += (logits.argmax(1) == yb).sum()
+        totals[1] += -(torch.xlogy(probs, probs).sum(1)).sum()
+        if attack is not None:
+            onehot = torch.nn.functional.one_hot(yb, student.nb_classes).float()
+            totals[2] += (teacher.logits(attack(xb, onehot)).argmax(1) == yb).sum()
+    clean, entropy, robust = (totals / len(x)).tolist()
+    return TeacherStrength(teacher.name, teacher.role, bool(teacher.robust), clean,
+                           robust if attack is not None else None, entropy, len(x))
 
 
 def format_strength(row: TeacherStrength) -> str:

@@ -136,3 +136,28 @@ def test_cli_help_explains_every_option(capsys):
     for option in options:
         assert f"  {option} " in text  # listed with its own help line
     assert "AdversarialTrainerMadryPGD" in text and "AdversarialTrainerTRADESPyTorch" in text
+
+
+@pytest.mark.parametrize("margin, strong", [(-1.0, True), (1.0, False)])
+def test_robust_teacher_is_judged_against_the_student_architecture(tmp_path, margin, strong):
+    data = load_dataset("digits", n_train=96, n_test=32, val_size=32)
+    config = dataclasses.replace(FAST, kind="madry", eps=0.1, eps_step=0.05, max_iter=2)
+    teacher = prepare_teacher(config, data, cache_dir=tmp_path, device="cpu", progress=False)
+    verdict = teacher_prep.assess_robust_teacher(teacher.classifier, config, data, student_model="test_resnet",
+                                                 student_epochs=1, margin=margin, cache_dir=tmp_path, device="cpu",
+                                                 progress=False)
+    assert verdict.strong_enough is strong
+    assert 0.0 <= verdict.teacher_pgd_acc <= verdict.teacher_clean_acc + 1e-9
+    assert ("LIKELY TOO WEAK" in verdict.summary) is not strong
+    alone = teacher_prep.assess_robust_teacher(teacher.classifier, config, data, device="cpu", progress=False)
+    assert alone.strong_enough is None and alone.baseline_pgd_acc is None
+    assert alone.teacher_pgd_acc == pytest.approx(verdict.teacher_pgd_acc)  # seeded attack, same numbers
+
+
+def test_cli_reports_robust_teacher_strength(tmp_path, capsys):
+    args = ["teachers", "--model", "test_resnet", "--kind", "madry", "--epochs", "1", "--batch-size", "32",
+            "--n-train", "96", "--val-size", "32", "--max-iter", "1", "--cache-dir", str(tmp_path), "--device", "cpu",
+            "--compare-student", "test_resnet", "--compare-epochs", "1"]
+    assert main(["--quiet", *args]) == 0
+    out = capsys.readouterr().out
+    assert "robust teacher: clean" in out and ("likely strong enough" in out or "LIKELY TOO WEAK" in out)

@@ -6,7 +6,7 @@ from fractions import Fraction
 
 from art_bmtad.datasets import SOURCES, load_dataset
 from art_bmtad.device import DEVICE_CHOICES
-from art_bmtad.teacher_prep import CACHE_ENV, KINDS, TeacherConfig, prepare_teacher
+from art_bmtad.teacher_prep import CACHE_ENV, KINDS, TeacherConfig, assess_robust_teacher, prepare_teacher
 
 DESCRIPTION = f"""\
 Train a teacher for distillation and save it as <out>.safetensors + <out>.json, or reuse the
@@ -53,6 +53,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     _add_data_options(parser.add_argument_group("data"))
     _add_training_options(parser.add_argument_group("training"), defaults)
     _add_threat_options(parser.add_argument_group("threat model (madry, trades)"), defaults)
+    strength = parser.add_argument_group("strength check (madry, trades)")
+    strength.add_argument("--compare-student", metavar="MODEL",
+                          help="also train the student architecture MODEL with Madry PGD for --compare-epochs and say "
+                               "whether the teacher is clearly more robust than that")
+    strength.add_argument("--compare-epochs", type=int, default=2, help="epochs of that baseline")
+    strength.add_argument("--margin", type=float, default=0.05,
+                          help="PGD accuracy the teacher must have above the baseline")
     output = parser.add_argument_group("output")
     output.add_argument("--out", help="also save the teacher as OUT.safetensors + OUT.json")
     output.add_argument(
@@ -134,6 +141,11 @@ def run(args: argparse.Namespace) -> int:
     accuracy = (teacher.classifier.predict(data.x_test).argmax(1) == data.y_test).mean()
     origin = "reused from cache" if teacher.cached else "trained"
     print(f"{config.kind} teacher {config.model} {origin}: {teacher.path} (clean test accuracy {accuracy:.4f})")
+    if config.kind != "clean":
+        verdict = assess_robust_teacher(teacher.classifier, config, data, student_model=args.compare_student,
+                                        student_epochs=args.compare_epochs, margin=args.margin,
+                                        cache_dir=args.cache_dir, device=args.device, progress=progress)
+        print(verdict.summary)
     return 0
 
 
