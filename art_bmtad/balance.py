@@ -81,13 +81,23 @@ class EntropyBalance:
 
     def step(self, teacher_logits: Sequence[torch.Tensor]) -> torch.Tensor:
         """Tensor form of :meth:`update`; returns the new temperatures as a tensor."""
+        return self.step_from_entropies(self.measure(teacher_logits))
+
+    def measure(self, teacher_logits: Sequence[torch.Tensor]) -> torch.Tensor:
+        """The ``E_k`` of this batch at the current temperatures (float64 tensor; no state change, no sync)."""
         _check_count("EntropyBalance.update", len(teacher_logits), self.n_teachers)
-        device = teacher_logits[0].device
-        tau = self._tau.to(device)
+        tau = self._tau.to(teacher_logits[0].device)
         with torch.no_grad():
-            entropy = torch.stack(
+            return torch.stack(
                 [negative_entropy(torch.softmax(t.detach().double() / tau[k], dim=1)) for k, t in enumerate(teacher_logits)]
             )
+
+    def step_from_entropies(self, entropy: torch.Tensor) -> torch.Tensor:
+        """The EBB update from given ``E_k`` (e.g. :meth:`measure` averaged over the processes of a DDP run)."""
+        _check_count("EntropyBalance.step_from_entropies", len(entropy), self.n_teachers)
+        with torch.no_grad():
+            entropy = entropy.to(_STATE)
+            tau = self._tau.to(entropy.device)
             direction = torch.nan_to_num(torch.sign(entropy / entropy.mean() - 1.0))
             self.entropies = entropy
             self._tau = (tau - self.lr * direction).clamp(self.t_min, self.t_max)

@@ -41,6 +41,22 @@ class History:
         self.epochs.append(epoch)
         return epoch
 
+    def pending(self) -> dict[str, torch.Tensor]:
+        """The current epoch's step values not yet moved to the host: one float64 CPU vector per key."""
+        return {key: torch.stack(values).double().cpu() for key, values in self._pending.items() if values}
+
+    def restore_pending(self, values: dict[str, torch.Tensor], device: torch.device | str = "cpu") -> None:
+        """Put back step values returned by :meth:`pending` (resuming in the middle of an epoch)."""
+        self._pending = defaultdict(list, {key: list(v.to(device).unbind()) for key, v in values.items()})
+
+    def first_nonfinite(self, key: str = "loss") -> int | None:
+        """Index (within the current epoch) of the first NaN/Inf step value of ``key``, or None; one host sync."""
+        values = self._pending.get(key)
+        if not values:
+            return None
+        bad = ~torch.isfinite(torch.stack(values))
+        return int(bad.nonzero()[0, 0]) if bool(bad.any()) else None
+
     def to_dict(self) -> dict[str, Any]:
         return {"meta": self.meta, "epochs": self.epochs, "steps": dict(self.steps)}
 

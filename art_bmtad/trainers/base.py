@@ -3,7 +3,9 @@
 A method (B-MTARD, MTARD, RSLAD, ARD) says how its adversarial batch is made (:meth:`_default_attack`,
 :meth:`_attack_labels`), which teacher sees which batch (each :class:`~art_bmtad.teachers.Teacher`'s role) and
 what its loss and balancing are (:meth:`_distillation_loss`). Batching, device placement, mixed precision, the
-learning-rate scheduler, validation, model selection, history and logging live here, once.
+learning-rate scheduler, validation, model selection, history, logging, checkpoints and exact resume
+(:mod:`art_bmtad.training_state`), NaN and Ctrl-C handling, and ``torch.distributed`` (:mod:`art_bmtad.distributed`)
+live here, once.
 
 Defences such as these need careful evaluation (strong, adaptive attacks) before robustness is claimed.
 """
@@ -11,10 +13,16 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import errno
 import logging
 import math
+import os
+import signal
+import threading
 import time
-from typing import Any, Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -24,17 +32,60 @@ from art.defences.trainer.trainer import Trainer
 from art.estimators.classification import PyTorchClassifier
 from tqdm.auto import tqdm
 
+from art_bmtad import distributed
 from art_bmtad.adversarial import AdversarialBatch, pgd_linf
+from art_bmtad.checkpoints import _check_compatible
+from art_bmtad.determinism import use_deterministic_kernels
 from art_bmtad.history import History
 from art_bmtad.teachers import Teacher, classifier_logits
+from art_bmtad.training_state import (
+    CheckpointStore,
+    LoopState,
+    capture_rng,
+    decode,
+    encode,
+    load_newest_good,
+    prefixed,
+    read_checkpoint,
+    restore_rng,
+    tensor_group,
+)
 from art_bmtad.validation import check_data, check_student, check_teacher_classes, check_threat_model
 
 logger = logging.getLogger(__name__)
 
-Batches = Callable[[], Iterable[tuple[torch.Tensor, torch.Tensor]]]
 SELECTION_METRICS = {"robust": ("val_pgd_acc",), "clean": ("val_clean_acc",), "sum": ("val_clean_acc", "val_pgd_acc")}
 GAUSSIAN_START = 0.001
 """Standard deviation of the MTARD family's attack start ``x + 0.001 * N(0, 1)``."""
+
+
+@dataclass(frozen=True)
+class _EpochData:
+    """What the loop needs from a data source: batch slots per epoch, each epoch's order, the batches from a slot."""
+
+    n_slots: int
+    order: Callable[[int, int], torch.Tensor | None]  # (data seed, epoch) -> the epoch's sample order
+    batches: Callable[[torch.Tensor | None, int], Iterator[tuple[int, torch.Tensor, torch.Tensor]]]
+    signature: dict[str, Any]  # must match when resuming
+
+
+@dataclass(frozen=True)
+class _CheckpointPlan:
+    folder: Path | None
+    every: int | None
+    keep_last: int
+    resume: Path | None
+
+
+@dataclass
+class _Run:
+    """One call of ``fit``: the loop position and what the checkpoints need."""
+
+    loop: LoopState
+    store: CheckpointStore | None
+    every: int | None
+    scheduler: Any
+    signature: dict[str, Any]
 
 
 class DistillationTrainer(Trainer, abc.ABC):
@@ -56,7 +107,9 @@ class DistillationTrainer(Trainer, abc.ABC):
         scheduler_step: ``"epoch"`` (ART's convention) or ``"batch"`` for per-iteration schedulers.
         select_by: keep the epoch with the best validation ``"robust"``, ``"clean"`` or ``"sum"`` accuracy
             (validation data only); ``None`` keeps the last epoch.
-        verbose: progress bars.
+        deterministic: ask PyTorch for deterministic kernels when training starts (process-wide; see
+            :func:`art_bmtad.determinism.use_deterministic_kernels` and ``docs/determinism.md``).
+        verbose: progress bars (rank 0 only under ``torch.distributed``).
     """
 
     method: str = "distillation"
@@ -77,6 +130,7 @@ class DistillationTrainer(Trainer, abc.ABC):
         compile_student: bool = False,
         scheduler_step: str = "epoch",
         select_by: str | None = None,
+        deterministic: bool = False,
         verbose: bool = True,
     ) -> None:
         check_student(classifier)
@@ -95,12 +149,14 @@ class DistillationTrainer(Trainer, abc.ABC):
         self.channels_last = channels_last
         self.scheduler_step = scheduler_step
         self.select_by = select_by
+        self.deterministic = deterministic
         self.verbose = verbose
         self.device = classifier.device
         self.teachers = teachers
         self._check_teachers()
-        module = classifier.model
-        self._student_forward = torch.compile(module) if compile_student else module
+        self._compile_student = compile_student
+        self._local_forward = torch.compile(classifier.model) if compile_student else classifier.model
+        self._student_forward = self._local_forward
         self._attack = AdversarialBatch(attack) if attack is not None else self._default_attack()
         self._validation_attack = AdversarialBatch(
             pgd_linf(classifier, self.eps, self.eps_step, self.max_iter), gaussian_start=GAUSSIAN_START
@@ -136,6 +192,17 @@ class DistillationTrainer(Trainer, abc.ABC):
     def _check_teacher_roles(self) -> None:
         """Methods that need particular teachers raise here."""
 
+    def _stateful_parts(self) -> dict[str, Any]:
+        """Objects with ``state_dict``/``load_state_dict`` that checkpoints must hold (e.g. balancers)."""
+        return {}
+
+    def on_step_end(self, epoch: int, step: int) -> None:
+        """Called after every optimiser step with the 1-based epoch and the run's step count; does nothing.
+
+        Override it (or assign a function to it on an instance) to observe training. It may raise to stop: a
+        ``KeyboardInterrupt`` raised here saves a checkpoint first when checkpointing is on.
+        """
+
     # ----------------------------------------------------------------- ART Trainer API
     def fit(
         self,
@@ -145,31 +212,66 @@ class DistillationTrainer(Trainer, abc.ABC):
         batch_size: int = 128,
         nb_epochs: int = 20,
         scheduler: Any = None,
+        *,
+        checkpoint_dir: str | os.PathLike | None = None,
+        checkpoint_every: int | None = None,
+        keep_last: int = 3,
+        resume: str | os.PathLike | bool | None = None,
         **kwargs: Any,
     ) -> None:
         """Train the student on ``x`` (in the clip-value range) with labels ``y`` (indices or one-hot).
+
+        Under ``torch.distributed`` (see :mod:`art_bmtad.distributed`) ``batch_size`` stays the global batch:
+        each of the N processes takes ``batch_size / N`` samples of it.
 
         Args:
             x: training inputs of the student's input shape.
             y: labels, ``(N,)`` indices or ``(N, C)`` one-hot.
             validation_data: ``(x_val, y_val)`` for per-epoch clean and PGD accuracy and model selection.
-            batch_size: batch size.
-            nb_epochs: number of epochs.
+            batch_size: (global) batch size.
+            nb_epochs: number of epochs in total (a resumed run continues up to it).
             scheduler: any torch learning-rate scheduler on the student's optimizer.
+            checkpoint_dir: folder for training checkpoints (see :mod:`art_bmtad.training_state`), written at
+                each epoch end and every ``checkpoint_every`` steps; must be writable (checked before training)
+                and, unless resuming, hold no checkpoints yet.
+            checkpoint_every: also checkpoint every this many optimiser steps (``None``: epoch ends only).
+            keep_last: number of checkpoints kept.
+            resume: a checkpoint folder (its newest intact checkpoint is used; damaged newer ones are reported
+                and skipped) or one checkpoint file, to continue exactly where that run stopped; ``True``
+                resumes from ``checkpoint_dir`` if it holds a checkpoint and starts afresh otherwise. Pass the
+                same data, batch size, scheduler type and number of processes as the interrupted run.
+
+        Raises:
+            ValueError: bad data or settings, or a checkpoint that does not fit this run (names what differs).
+            OSError: the checkpoint folder is not writable, or a checkpoint could not be written.
+            FloatingPointError: the loss or the weights became NaN/Inf (names the step; nothing non-finite is
+                saved, earlier checkpoints are kept).
+            KeyboardInterrupt: re-raised after saving a checkpoint of the last completed step.
         """
         x, y = check_data(x, y, self._classifier)
         _check_positive_int(batch_size=batch_size, nb_epochs=nb_epochs)
+        world = distributed.world_size()
+        if batch_size % world:
+            raise ValueError(
+                f"batch_size {batch_size} is the global batch and must be divisible by the {world} processes"
+            )
+        plan = _checkpoint_plan(checkpoint_dir, checkpoint_every, keep_last, resume)
         validation = self._validation_tensors(validation_data)
         x_t, y_t = self._to_device(x), self._to_device(y)
+        n_slots = math.ceil((len(x_t) + (-len(x_t) % world)) / batch_size)
 
-        def epoch_batches() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-            order = torch.randperm(len(x_t), device=self.device)
-            for start in range(0, len(order), batch_size):
-                index = order[start : start + batch_size]
+        def order(seed: int, epoch: int) -> torch.Tensor:
+            return distributed.epoch_order(len(x_t), seed, epoch)
+
+        def batches(order: torch.Tensor | None, start: int) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
+            order = order.to(self.device)
+            for slot in range(start, n_slots):
+                index = distributed.shard_of(order[slot * batch_size : (slot + 1) * batch_size])
                 if len(index) > 1:  # a batch of one breaks BatchNorm in train mode
-                    yield x_t[index], y_t[index]
+                    yield slot, x_t[index], y_t[index]
 
-        self._train(epoch_batches, math.ceil(len(x_t) / batch_size), nb_epochs, scheduler, validation)
+        signature = {"source": "arrays", "n_samples": len(x_t), "batch_size": batch_size, "world_size": world}
+        self._train(_EpochData(n_slots, order, batches, signature), nb_epochs, scheduler, validation, plan)
 
     def fit_generator(
         self,
@@ -177,20 +279,37 @@ class DistillationTrainer(Trainer, abc.ABC):
         nb_epochs: int = 20,
         validation_data: tuple[np.ndarray, np.ndarray] | None = None,
         scheduler: Any = None,
+        *,
+        checkpoint_dir: str | os.PathLike | None = None,
+        checkpoint_every: int | None = None,
+        keep_last: int = 3,
+        resume: str | os.PathLike | bool | None = None,
         **kwargs: Any,
     ) -> None:
-        """Train from an ART ``DataGenerator`` (``get_batch()``, ``size``, ``batch_size``)."""
+        """Train from an ART ``DataGenerator`` (``get_batch()``, ``size``, ``batch_size``).
+
+        Checkpointing works as in :meth:`fit`. A generator's own shuffling state cannot be saved: a run resumed
+        in the middle of an epoch draws and discards the batches already trained on, which continues exactly
+        only for generators whose order is reproducible. Under ``torch.distributed`` each process's generator
+        must yield that process's own shard.
+        """
         _check_positive_int(nb_epochs=nb_epochs)
+        plan = _checkpoint_plan(checkpoint_dir, checkpoint_every, keep_last, resume)
         validation = self._validation_tensors(validation_data)
         n_batches = math.ceil(generator.size / generator.batch_size)
 
-        def epoch_batches() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-            for _ in range(n_batches):
-                x, y = (np.asarray(_to_numpy(v)) for v in generator.get_batch())
-                x, y = check_data(x, y, self._classifier, name="generator batch")
-                yield self._to_device(x), self._to_device(y)
+        def batches(order: None, start: int) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
+            for slot in range(n_batches):
+                x, y = generator.get_batch()
+                if slot >= start:
+                    x, y = check_data(np.asarray(_to_numpy(x)), np.asarray(_to_numpy(y)), self._classifier,
+                                      name="generator batch")
+                    yield slot, self._to_device(x), self._to_device(y)
 
-        self._train(epoch_batches, n_batches, nb_epochs, scheduler, validation)
+        signature = {"source": "generator", "n_samples": int(generator.size), "batch_size": int(generator.batch_size),
+                     "world_size": distributed.world_size()}
+        self._train(_EpochData(n_batches, lambda seed, epoch: None, batches, signature), nb_epochs, scheduler,
+                    validation, plan)
 
     def predict(self, x: np.ndarray, **kwargs: Any) -> np.ndarray:
         """Predictions of the student (ART ``predict``)."""
@@ -199,50 +318,303 @@ class DistillationTrainer(Trainer, abc.ABC):
     # ----------------------------------------------------------------- the loop
     def _train(
         self,
-        epoch_batches: Batches,
-        n_batches: int,
+        data: _EpochData,
         nb_epochs: int,
         scheduler: Any,
         validation: tuple[torch.Tensor, torch.Tensor] | None,
+        plan: _CheckpointPlan,
     ) -> None:
         if self.select_by is not None and validation is None:
             raise ValueError(f"select_by={self.select_by!r} needs validation_data")
         model, optimizer = self._classifier.model, self._classifier.optimizer
+        run = self._start(data, scheduler, plan)
+        loop, show = run.loop, self.verbose and distributed.is_main_process()
+        epochs = tqdm(total=nb_epochs, initial=min(loop.epoch, nb_epochs), desc=self.method, disable=not show)
+        consistent = True  # False while a step or an epoch end is half done: such a state is never saved
+        try:
+            with self._interrupts_deferred(enabled=run.store is not None):
+                while loop.epoch < nb_epochs:
+                    if loop.slot == 0:
+                        loop.order = data.order(loop.data_seed, loop.epoch)
+                    model.train()
+                    started = time.perf_counter()
+                    batches = data.batches(loop.order, loop.slot)
+                    bar = tqdm(batches, total=data.n_slots, initial=loop.slot, leave=False, disable=not show)
+                    for slot, x, y in bar:
+                        consistent = False
+                        self._scale_balancer_rates(optimizer.param_groups[0]["lr"] / loop.initial_lr)
+                        self.history.record_step(self._train_step(x, y))
+                        if scheduler is not None and self.scheduler_step == "batch":
+                            scheduler.step()
+                        loop.slot, loop.step, consistent = slot + 1, loop.step + 1, True
+                        self.on_step_end(loop.epoch + 1, loop.step)
+                        self._stop_if_interrupted()
+                        if run.store is not None and run.every and loop.step % run.every == 0:
+                            self._save(run)
+                    consistent = False
+                    self._end_epoch(run, validation, started, epochs)
+                    loop.epoch, loop.slot, loop.order, consistent = loop.epoch + 1, 0, None, True
+                    epochs.update()
+                    if run.store is not None:
+                        self._save(run)
+                    self._stop_if_interrupted()
+        except KeyboardInterrupt:
+            self._save_on_interrupt(run, consistent)
+            raise
+        finally:
+            epochs.close()
+        if loop.best is not None:
+            model.load_state_dict(loop.best[2])
+            self.history.meta["selected_epoch"] = loop.best[1]
+
+    def _start(self, data: _EpochData, scheduler: Any, plan: _CheckpointPlan) -> _Run:
+        """Everything before the first step: kernels, teachers, the training forward, the checkpoint folder, and
+        the position to start from (fresh, or restored from a checkpoint)."""
+        if self.deterministic:
+            use_deterministic_kernels()
         if self.channels_last:
-            model.to(memory_format=torch.channels_last)
+            self._classifier.model.to(memory_format=torch.channels_last)
         for teacher in self.teachers:
             teacher.freeze(self.device)
-        initial_lr = optimizer.param_groups[0].get("initial_lr", optimizer.param_groups[0]["lr"])
-        best: tuple[float, int, dict[str, torch.Tensor]] | None = None
-        epochs = tqdm(range(nb_epochs), desc=self.method, disable=not self.verbose)
-        for _ in epochs:
-            model.train()
-            started = time.perf_counter()
-            for x, y in tqdm(epoch_batches(), total=n_batches, leave=False, disable=not self.verbose):
-                self._scale_balancer_rates(optimizer.param_groups[0]["lr"] / initial_lr)
-                self.history.record_step(self._train_step(x, y))
-                if scheduler is not None and self.scheduler_step == "batch":
-                    scheduler.step()
-            _synchronize(self.device)
-            summary: dict[str, Any] = {"lr": optimizer.param_groups[0]["lr"], "time_s": time.perf_counter() - started}
-            if validation is not None:
-                summary.update(self.evaluate(*validation))
-            epoch = self.history.end_epoch(**summary)
-            self._log_epoch(epoch, epochs)
-            if not math.isfinite(epoch["loss"]):
-                raise FloatingPointError(
-                    f"{self.method}: the training loss became {epoch['loss']} in epoch {epoch['epoch']}; "
-                    "lower the learning rate or check the data and teachers"
-                )
-            if scheduler is not None and self.scheduler_step == "epoch":
-                _step_scheduler(scheduler, epoch["loss"])
-            if self.select_by is not None:
-                score = sum(epoch[key] for key in SELECTION_METRICS[self.select_by])
-                if best is None or score > best[0]:
-                    best = (score, epoch["epoch"], {k: v.detach().clone() for k, v in model.state_dict().items()})
-        if best is not None:
-            model.load_state_dict(best[2])
-            self.history.meta["selected_epoch"] = best[1]
+            distributed.broadcast_module(teacher.module)  # every rank distils from rank 0's teachers
+        self._student_forward = self._training_forward()
+        run = _Run(LoopState(), self._open_store(plan, scheduler), plan.every, scheduler, data.signature)
+        run.loop = self._resume(run, plan.resume) if plan.resume is not None else self._fresh_loop()
+        return run
+
+    def _end_epoch(
+        self, run: _Run, validation: tuple[torch.Tensor, torch.Tensor] | None, started: float, bar: Any
+    ) -> None:
+        """Finite check, validation, epoch summary, epoch-wise scheduler step and model selection."""
+        loop, optimizer = run.loop, self._classifier.optimizer
+        _synchronize(self.device)
+        summary: dict[str, Any] = {"lr": optimizer.param_groups[0]["lr"], "time_s": time.perf_counter() - started}
+        self._check_finite(run)
+        if validation is not None:
+            summary.update(self.evaluate(*validation))
+        epoch = self.history.end_epoch(**summary)
+        if distributed.is_main_process():
+            self._log_epoch(epoch, bar)
+        if run.scheduler is not None and self.scheduler_step == "epoch":
+            _step_scheduler(run.scheduler, epoch["loss"])
+        if self.select_by is not None:
+            score = sum(epoch[key] for key in SELECTION_METRICS[self.select_by])
+            if loop.best is None or score > loop.best[0]:
+                state = {k: v.detach().clone() for k, v in self._classifier.model.state_dict().items()}
+                loop.best = (score, epoch["epoch"], state)
+
+    def _check_finite(self, run: _Run) -> None:
+        """Stop on a NaN/Inf loss (naming its step) or non-finite weights; one host sync, at boundaries only."""
+        index = self.history.first_nonfinite("loss")
+        params = [p.detach() for p in self._classifier.model.parameters()]
+        weights_finite = bool(torch.stack([torch.isfinite(p).all() for p in params]).all()) if params else True
+        if index is None and weights_finite:
+            return
+        latest = run.store.paths()[-1] if run.store is not None and run.store.paths() else None
+        kept = f" The last good checkpoint, {latest}, is kept." if latest is not None else ""
+        epoch = run.loop.epoch + 1
+        if index is not None:
+            step = len(self.history.steps.get("loss", [])) + index + 1
+            where = f"the training loss became NaN/Inf at step {step} (epoch {epoch}, batch {index + 1} of the epoch)"
+        else:
+            where = f"the student's weights became NaN/Inf by step {run.loop.step} (epoch {epoch})"
+        raise FloatingPointError(
+            f"{self.method}: {where}; stopped without saving this state. Lower the learning rate or check the data "
+            f"and teachers.{kept}"
+        )
+
+    # ----------------------------------------------------------------- checkpoints
+    def _open_store(self, plan: _CheckpointPlan, scheduler: Any) -> CheckpointStore | None:
+        """The checkpoint folder, checked (writable; empty unless resuming) on rank 0 before any training step."""
+        if plan.folder is None:
+            return None
+        for name, stateful in (("optimizer", self._classifier.optimizer), ("scheduler", scheduler),
+                               *self._stateful_parts().items()):
+            if stateful is not None:
+                encode(stateful.state_dict(), {}, name)  # a state that cannot be stored fails now, not mid-run
+        store = CheckpointStore(plan.folder, plan.keep_last)
+        problem: OSError | None = None
+        if distributed.is_main_process():
+            try:
+                store.check_writable()
+                store.remove_temporaries()
+                if plan.resume is None and store.paths():
+                    raise FileExistsError(
+                        errno.EEXIST,
+                        f"checkpoint folder {store.folder} already holds checkpoints ({store.paths()[-1].name}); pass "
+                        f"resume={str(store.folder)!r} to continue that run, or use another folder",
+                    )
+            except OSError as err:
+                problem = err
+        message = distributed.broadcast_object(None if problem is None else str(problem))
+        if problem is not None:
+            raise problem
+        if message is not None:
+            raise RuntimeError(f"rank 0: {message}")
+        return store
+
+    def _fresh_loop(self) -> LoopState:
+        group = self._classifier.optimizer.param_groups[0]
+        seed = distributed.broadcast_int(int(torch.randint(0, 2**62, (1,))), self.device)  # same orders everywhere
+        return LoopState(data_seed=seed, initial_lr=float(group.get("initial_lr", group["lr"])))
+
+    def _save(self, run: _Run) -> None:
+        """Checkpoint the state after the last completed step (rank 0 writes; every rank learns if it failed)."""
+        self._check_finite(run)
+        captured = self._capture(run)
+        error: OSError | None = None
+        if captured is not None:
+            try:
+                run.store.save(run.loop.step, *captured)
+            except OSError as err:
+                error = err
+        if not distributed.all_ranks_agree(error is None, self.device):
+            if error is not None:
+                raise error
+            raise RuntimeError("rank 0 could not write a checkpoint; see its error")
+
+    def _capture(self, run: _Run) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
+        """Tensors and JSON state of a checkpoint (on rank 0; ``None`` elsewhere). RNG states of every rank."""
+        rng = distributed.gather_objects(capture_rng())
+        if not distributed.is_main_process():
+            return None
+        loop, history = run.loop, self.history
+        tensors = prefixed("student", self._classifier.model.state_dict().items())
+        pending = history.pending()
+        steps = ((key, torch.tensor(values, dtype=torch.float64)) for key, values in history.steps.items())
+        tensors.update(prefixed("history/steps", steps))
+        tensors.update(prefixed("history/pending", pending.items()))
+        if loop.order is not None:
+            tensors["order"] = loop.order.detach().to("cpu", copy=True)
+        if loop.best is not None:
+            tensors.update(prefixed("best", loop.best[2].items()))
+        state = {
+            "method": self.method,
+            "signature": run.signature,
+            "loop": {"epoch": loop.epoch, "slot": loop.slot, "step": loop.step, "data_seed": loop.data_seed,
+                     "initial_lr": loop.initial_lr},
+            "optimizer": encode(self._classifier.optimizer.state_dict(), tensors, "optimizer"),
+            "scheduler": None if run.scheduler is None else encode(run.scheduler.state_dict(), tensors, "scheduler"),
+            "parts": {name: encode(part.state_dict(), tensors, f"parts/{name}")
+                      for name, part in self._stateful_parts().items()},
+            "history": {"meta": history.meta, "epochs": history.epochs, "steps": list(history.steps),
+                        "pending": list(pending)},
+            "best": None if loop.best is None else {"score": loop.best[0], "epoch": loop.best[1]},
+            "rng": [encode(state, tensors, f"rng/{rank}") for rank, state in enumerate(rng)],
+        }
+        return tensors, state
+
+    def _resume(self, run: _Run, source: Path) -> LoopState:
+        """Load the newest intact checkpoint (rank 0 picks it, every rank reads it) and restore everything."""
+        picked: tuple[Path, dict[str, torch.Tensor], dict[str, Any]] | None = None
+        problem: Exception | None = None
+        if distributed.is_main_process():
+            try:
+                picked = load_newest_good(source) if source.is_dir() else (source, *read_checkpoint(source))
+            except (OSError, ValueError) as err:
+                problem = err
+        outcome = ("error", str(problem)) if problem is not None else ("path", str(picked[0])) if picked else None
+        shared = distributed.broadcast_object(outcome)
+        if problem is not None:
+            raise problem
+        if shared[0] == "error":
+            raise RuntimeError(f"rank 0: {shared[1]}")
+        path, tensors, state = picked if picked is not None else (Path(shared[1]), *read_checkpoint(shared[1]))
+        return self._restore(run, path, tensors, state)
+
+    def _restore(self, run: _Run, path: Path, tensors: dict[str, torch.Tensor], state: dict[str, Any]) -> LoopState:
+        model, optimizer = self._classifier.model, self._classifier.optimizer
+        # Every check first, so that a checkpoint that does not fit leaves the trainer untouched.
+        if state.get("method") != self.method:
+            raise ValueError(f"cannot resume from {path}: it was written by a {state.get('method')!r} run, "
+                             f"this trainer is {self.method!r}")
+        saved = state.get("signature", {})
+        changed = [f"{key} was {saved.get(key)!r}, now {value!r}" for key, value in run.signature.items()
+                   if saved.get(key) != value]
+        if changed:
+            raise ValueError(f"cannot resume from {path}: {'; '.join(changed)} (resume with the same data, "
+                             "batch size and number of processes)")
+        student = tensor_group(tensors, "student")
+        _check_compatible(student, model.state_dict(), path)
+        if (state["scheduler"] is None) != (run.scheduler is None):
+            had = "had a scheduler" if state["scheduler"] is not None else "had no scheduler"
+            raise ValueError(f"cannot resume from {path}: that run {had}; pass the same kind of scheduler")
+        parts = self._stateful_parts()
+        if set(state["parts"]) != set(parts):
+            raise ValueError(
+                f"cannot resume from {path}: it holds {sorted(state['parts'])}, this trainer has {sorted(parts)}"
+            )
+        try:
+            optimizer.load_state_dict(decode(state["optimizer"], tensors))
+        except (ValueError, KeyError, RuntimeError) as err:
+            raise ValueError(
+                f"cannot resume from {path}: its optimizer state does not fit this optimizer: {err}"
+            ) from err
+        model.load_state_dict(student)
+        if run.scheduler is not None:
+            run.scheduler.load_state_dict(decode(state["scheduler"], tensors))
+        for name, part in parts.items():
+            part.load_state_dict(decode(state["parts"][name], tensors))
+        self.history = History()
+        self.history.meta = dict(state["history"]["meta"])
+        self.history.epochs = list(state["history"]["epochs"])
+        steps = tensor_group(tensors, "history/steps")
+        self.history.steps.update({key: steps[key].tolist() for key in state["history"]["steps"]})
+        pending = tensor_group(tensors, "history/pending")
+        self.history.restore_pending({key: pending[key] for key in state["history"]["pending"]}, self.device)
+        saved_loop = state["loop"]
+        best = None if state["best"] is None else (state["best"]["score"], state["best"]["epoch"],
+                                                   tensor_group(tensors, "best"))
+        restore_rng(decode(state["rng"][distributed.rank()], tensors))
+        logger.info("%s: resumed from %s (epoch %d, step %d)", self.method, path, saved_loop["epoch"] + 1,
+                    saved_loop["step"])
+        return LoopState(saved_loop["epoch"], saved_loop["slot"], saved_loop["step"], saved_loop["data_seed"],
+                         saved_loop["initial_lr"], tensors.get("order"), best)
+
+    # ----------------------------------------------------------------- interrupts
+    @contextlib.contextmanager
+    def _interrupts_deferred(self, enabled: bool) -> Iterator[None]:
+        """While checkpointing in one process, a first Ctrl-C finishes the current step, which is then saved."""
+        self._interrupted = False
+        if not enabled or distributed.is_distributed() or threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def request_stop(signum: int, frame: Any) -> None:
+            if self._interrupted:  # a second Ctrl-C stops at once, unsaved
+                raise KeyboardInterrupt
+            self._interrupted = True
+            logger.warning("%s: interrupted; finishing this step, saving a checkpoint and stopping "
+                           "(Ctrl-C again stops at once without saving)", self.method)
+
+        previous = signal.signal(signal.SIGINT, request_stop)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
+
+    def _stop_if_interrupted(self) -> None:
+        if self._interrupted:
+            raise KeyboardInterrupt
+
+    def _save_on_interrupt(self, run: _Run, consistent: bool) -> None:
+        if run.store is None:
+            return
+        if distributed.is_distributed():
+            logger.warning("%s: interrupted; distributed runs continue from their last periodic checkpoint in %s",
+                           self.method, run.store.folder)
+            return
+        if not consistent:
+            logger.warning("%s: interrupted inside a step; that state is not saved, the checkpoints in %s are kept",
+                           self.method, run.store.folder)
+            return
+        try:
+            self._save(run)
+        except (OSError, FloatingPointError) as err:
+            logger.error("%s: interrupted, and the checkpoint could not be saved: %s", self.method, err)
+            return
+        logger.warning("%s: interrupted after step %d; saved. Continue with fit(..., resume=%r)", self.method,
+                       run.loop.step, str(run.store.folder))
 
     def _train_step(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
         if self.augment is not None:
@@ -263,15 +635,27 @@ class DistillationTrainer(Trainer, abc.ABC):
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        return {"loss": loss.detach(), **record}
+        return distributed.mean_of_values({"loss": loss.detach(), **record})  # identical history on every rank
+
+    def _training_forward(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        """The student for the training forwards: DDP-wrapped under ``torch.distributed``, compiled if asked."""
+        if not distributed.is_distributed():
+            return self._local_forward
+        ddp = distributed.wrap_for_training(self._classifier.model, self.device)
+        return torch.compile(ddp) if self._compile_student else ddp
 
     def _student_logits(self, x: torch.Tensor) -> torch.Tensor:
         x_pre, _ = self._classifier._apply_preprocessing(x, y=None, fit=True, no_grad=False)
         return self._student_forward(x_pre)
 
     def evaluate(self, x: torch.Tensor, y: torch.Tensor, batch_size: int = 256) -> dict[str, float]:
-        """Clean and PGD accuracy of the student (eval mode) with the training budget, on device tensors."""
+        """Clean and PGD accuracy of the student (eval mode) with the training budget, on device tensors.
+
+        Under ``torch.distributed`` each rank evaluates its share and the counts are summed.
+        """
         model = self._classifier.model
+        n = len(x)
+        x, y = x[distributed.rank() :: distributed.world_size()], y[distributed.rank() :: distributed.world_size()]
         correct = torch.zeros(2, device=self.device)
         for start in range(0, len(x), batch_size):
             xb, yb = x[start : start + batch_size], y[start : start + batch_size]
@@ -281,7 +665,7 @@ class DistillationTrainer(Trainer, abc.ABC):
                 for row, inputs in enumerate((xb, x_adv)):
                     correct[row] += (classifier_logits(self._classifier, inputs).argmax(1) == yb).sum()
         model.train()
-        clean, robust = (correct / len(x)).tolist()
+        clean, robust = (distributed.sum_across_ranks(correct) / n).tolist()
         return {"val_clean_acc": clean, "val_pgd_acc": robust}
 
     # ----------------------------------------------------------------- helpers
@@ -318,6 +702,33 @@ class DistillationTrainer(Trainer, abc.ABC):
         text = " ".join(f"{k}={v:.4g}" for k, v in shown.items())
         logger.info("%s epoch %d: %s", self.method, epoch["epoch"], text)
         bar.set_postfix_str(text, refresh=False)
+
+
+def _checkpoint_plan(
+    checkpoint_dir: str | os.PathLike | None,
+    checkpoint_every: int | None,
+    keep_last: int,
+    resume: str | os.PathLike | bool | None,
+) -> _CheckpointPlan:
+    """Check the checkpoint arguments of ``fit``; a resumed run keeps saving into the folder it resumed from."""
+    if checkpoint_every is not None:
+        _check_positive_int(checkpoint_every=checkpoint_every)
+    _check_positive_int(keep_last=keep_last)
+    folder = Path(checkpoint_dir) if checkpoint_dir is not None else None
+    if resume is True:
+        if folder is None:
+            raise ValueError("resume=True resumes from checkpoint_dir; pass checkpoint_dir too")
+        source = folder if CheckpointStore(folder).paths() else None
+    elif resume is None or resume is False:
+        source = None
+    else:
+        source = Path(resume)
+        if not source.exists():
+            raise FileNotFoundError(f"resume: no checkpoint folder or file at {source}")
+        folder = folder if folder is not None else (source if source.is_dir() else source.parent)
+    if folder is None and checkpoint_every is not None:
+        raise ValueError("checkpoint_every needs checkpoint_dir")
+    return _CheckpointPlan(folder, checkpoint_every, keep_last, source)
 
 
 def _check_positive_int(**values: Any) -> None:

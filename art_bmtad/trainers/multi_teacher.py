@@ -8,6 +8,7 @@ import torch
 
 from art_bmtad.adversarial import AdversarialBatch, pgd_linf
 from art_bmtad.balance import EntropyBalance, RelativeLossBalance
+from art_bmtad.distributed import mean_across_ranks
 from art_bmtad.losses import soft_kl
 from art_bmtad.trainers.base import GAUSSIAN_START, DistillationTrainer
 
@@ -31,6 +32,13 @@ class MultiTeacherTrainer(DistillationTrainer):
         self.loss_balance = loss_balance
         self.entropy_balance = entropy_balance
         self._base_rates = (loss_balance.lr, entropy_balance.lr if entropy_balance is not None else 0.0)
+
+    def _stateful_parts(self) -> dict[str, Any]:
+        """The balancers (weights, NLB's first-step reference losses, temperatures) go into checkpoints."""
+        parts: dict[str, Any] = {"loss_balance": self.loss_balance}
+        if self.entropy_balance is not None:
+            parts["entropy_balance"] = self.entropy_balance
+        return parts
 
     def _default_attack(self) -> AdversarialBatch:
         """Cross-entropy PGD on the student in eval mode from ``x + 0.001 * N(0, 1)``."""
@@ -59,15 +67,22 @@ class MultiTeacherTrainer(DistillationTrainer):
                 for k, (t, teacher) in enumerate(zip(teacher_logits, self.teachers))
             ]
         )
-        weights = self.loss_balance.step(losses.detach())
+        # What the balancers see: this batch's losses and entropies, averaged over the processes of a DDP run
+        # in one all-reduce, so that every rank makes the same update (a no-op in one process).
+        measured = losses.detach().double()
+        if self.entropy_balance is not None:
+            measured = torch.cat([measured, self.entropy_balance.measure(teacher_logits)])
+        measured = mean_across_ranks(measured)
+        n = len(self.teachers)
+        weights = self.loss_balance.step(measured[:n])
         total = (weights.to(losses.dtype) * losses).sum()
         record: dict[str, torch.Tensor] = {}
         for k, teacher in enumerate(self.teachers):
-            record[f"loss/{teacher.name}"] = losses[k].detach()
+            record[f"loss/{teacher.name}"] = measured[k]
             record[f"weight/{teacher.name}"] = weights[k]
             record[f"temperature/{teacher.name}"] = tau[k]
         if self.entropy_balance is not None:
-            self.entropy_balance.step(teacher_logits)
+            self.entropy_balance.step_from_entropies(measured[n:])
             for k, teacher in enumerate(self.teachers):
                 record[f"entropy/{teacher.name}"] = self.entropy_balance.entropies[k]
         return total, record

@@ -1,0 +1,94 @@
+"""torch.distributed: a real 2-process gloo run (torchrun, spawned by the test, bounded in time) gives identical
+temperatures, weights, history and student on both ranks, and agrees with a 1-process run with the same global
+batch. The student has no BatchNorm (per-rank batch statistics would differ from the global batch's) and the
+attack has no random start, so the two runs compute the same thing up to floating-point reduction order."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import safetensors.torch
+import torch
+
+from art_bmtad.training_state import checkpoint_paths
+from tests.distributed_worker import summary, train
+
+ROOT = Path(__file__).resolve().parents[1]
+TIMEOUT_S = 90
+
+
+def torchrun(out: Path, mode: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               "-m", "tests.distributed_worker", str(out), mode]
+    try:
+        return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=TIMEOUT_S)
+    except subprocess.TimeoutExpired as err:
+        pytest.fail(f"the 2-process run ({mode}) did not finish in {TIMEOUT_S} s: {err.stderr}")
+
+
+def results(out: Path) -> list[tuple[dict[str, torch.Tensor], dict]]:
+    return [(safetensors.torch.load_file(str(out / f"rank{r}.safetensors")),
+             json.loads((out / f"rank{r}.json").read_text())) for r in range(2)]
+
+
+@pytest.fixture(scope="module")
+def two_ranks(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ddp")
+    done = torchrun(out, "full")
+    assert done.returncode == 0, done.stderr[-4000:]
+    return out, results(out)
+
+
+def test_ranks_agree_exactly(two_ranks):
+    _, [(weights0, summary0), (weights1, summary1)] = two_ranks
+    for key in weights0:
+        assert torch.equal(weights0[key], weights1[key]), key
+    assert summary0 == summary1  # temperatures, weights, reference losses, full history incl. validation
+    steps = summary0["history"]["steps"]
+    assert len(steps["loss"]) == 8 and len(set(steps["temperature/robust"] + steps["temperature/clean"])) > 1
+    assert summary0["training_samples_seen"] == 2 * 128 * 2 // 2  # two forwards per sample, half the data per rank
+
+
+def test_only_rank_zero_writes_checkpoints(two_ranks):
+    out, _ = two_ranks
+    names = [p.name for p in checkpoint_paths(out / "checkpoints")]
+    assert names == ["ckpt-000000004.safetensors", "ckpt-000000006.safetensors", "ckpt-000000008.safetensors"]
+    assert not [p for p in (out / "checkpoints").iterdir() if p.name.startswith(".")]
+
+
+def test_two_ranks_match_one_process_with_the_same_global_batch(two_ranks):
+    _, [(weights, summary_ddp), _] = two_ranks
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        single = train()
+    finally:
+        torch.set_num_threads(threads)
+    for key, value in single.get_classifier().model.state_dict().items():
+        assert torch.allclose(value, weights[key], rtol=1e-4, atol=1e-6), key
+    expected = summary(single)
+    assert expected["training_samples_seen"] == 2 * summary_ddp["training_samples_seen"]
+    assert expected["temperatures"] == pytest.approx(summary_ddp["temperatures"], abs=1e-12)
+    assert expected["weights"] == pytest.approx(summary_ddp["weights"], rel=1e-5)
+    assert expected["reference_losses"] == pytest.approx(summary_ddp["reference_losses"], rel=1e-5)
+    for key in ("loss", "weight/robust", "temperature/clean", "entropy/robust", "loss/clean"):
+        assert expected["history"]["steps"][key] == pytest.approx(summary_ddp["history"]["steps"][key], rel=1e-5), key
+
+
+def test_a_crashed_distributed_run_resumes_exactly(two_ranks, tmp_path):
+    _, [(weights, summary_full), _] = two_ranks
+    crashed = torchrun(tmp_path, "stop")
+    assert crashed.returncode != 0 and "simulated crash" in crashed.stderr
+    assert [p.name for p in checkpoint_paths(tmp_path / "checkpoints")][-1] == "ckpt-000000006.safetensors"
+    done = torchrun(tmp_path, "resume")  # same command with resume=True: continues from step 6 (mid-epoch 2)
+    assert done.returncode == 0, done.stderr[-4000:]
+    for resumed_weights, resumed_summary in results(tmp_path):
+        for key in weights:
+            assert torch.equal(resumed_weights[key], weights[key]), key
+        assert resumed_summary["history"] == summary_full["history"]
+        assert resumed_summary["temperatures"] == summary_full["temperatures"]
