@@ -104,3 +104,34 @@ def test_t_min_below_one_reaches_the_balancer_and_sharpens(digits, seeded):
     trainer.fit(x[:256], y[:256], batch_size=64, nb_epochs=1)
     assert trainer.history.steps["temperature/robust"][-1] == pytest.approx(1.0 - 0.01 * 3)
     assert np.all(np.diff(trainer.history.steps["temperature/robust"]) < 0)
+
+
+def test_trainer_reports_teachers_before_training_and_warns_for_a_random_one(digits, seeded):
+    x, y = digits
+    plain = make_classifier(TinyConvNet(width=16))
+    plain.fit(x[:1200], y[:1200], batch_size=64, nb_epochs=3, verbose=False)  # a decent student to start from
+    trainer = AdversarialTrainerBMTARDPyTorch(plain, robust_teacher=Constant(), clean_teacher=TinyConvNet(),
+                                              eps=0.05, eps_step=0.025, max_iter=2, teacher_report_size=100,
+                                              verbose=False)
+    with pytest.warns(WeakTeacherWarning, match="robust teacher 'robust'"):
+        trainer.fit(x[:256], y[:256], validation_data=(x[1500:], y[1500:]), batch_size=64, nb_epochs=1)
+    report = {row["name"]: row for row in trainer.history.meta["teacher_report"]}
+    share_of_zero = float((y[1500:1600] == 0).mean())
+    assert report["robust"]["clean_acc"] == pytest.approx(share_of_zero) and report["robust"]["n_examples"] == 100
+    assert report["clean"]["pgd_acc"] is None
+    epoch = trainer.history.epochs[-1]
+    assert epoch["diag/robust_acc"] < epoch["diag/student_adv_acc"]
+    assert len(trainer.history.steps["diag/clean_acc"]) == 4
+
+
+def test_no_warning_for_a_teacher_better_than_the_student(digits, seeded):
+    x, y = digits
+    lookup = LabelLookup(x, y)  # exact labels on clean inputs; adversarial ones move it only slightly at eps 0.01
+    trainer = AdversarialTrainerBMTARDPyTorch(make_classifier(TinyConvNet()), robust_teacher=lookup,
+                                              clean_teacher=TinyConvNet(), eps=0.01, eps_step=0.005, max_iter=2,
+                                              teacher_report_size=0, verbose=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", WeakTeacherWarning)
+        trainer.fit(x[:256], y[:256], validation_data=(x[1500:], y[1500:]), batch_size=64, nb_epochs=1)
+    assert "teacher_report" not in trainer.history.meta
+    assert trainer.history.epochs[-1]["diag/robust_acc"] > 0.9

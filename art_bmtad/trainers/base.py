@@ -37,6 +37,7 @@ from art_bmtad.adversarial import AdversarialBatch, pgd_linf
 from art_bmtad.checkpoints import _check_compatible
 from art_bmtad.determinism import use_deterministic_kernels
 from art_bmtad.history import History
+from art_bmtad.teacher_report import TeacherMonitor, teacher_report
 from art_bmtad.teachers import Teacher, classifier_logits
 from art_bmtad.training_state import (
     CheckpointStore,
@@ -109,6 +110,9 @@ class DistillationTrainer(Trainer, abc.ABC):
             (validation data only); ``None`` keeps the last epoch.
         deterministic: ask PyTorch for deterministic kernels when training starts (process-wide; see
             :func:`art_bmtad.determinism.use_deterministic_kernels` and ``docs/determinism.md``).
+        teacher_report_size: before the first step, measure every teacher on up to this many validation
+            examples (clean accuracy, PGD accuracy for robust teachers, mean entropy; see
+            :mod:`art_bmtad.teacher_report`) into ``history.meta["teacher_report"]``; 0 skips it.
         verbose: progress bars (rank 0 only under ``torch.distributed``).
     """
 
@@ -131,6 +135,7 @@ class DistillationTrainer(Trainer, abc.ABC):
         scheduler_step: str = "epoch",
         select_by: str | None = None,
         deterministic: bool = False,
+        teacher_report_size: int = 512,
         verbose: bool = True,
     ) -> None:
         check_student(classifier)
@@ -150,10 +155,12 @@ class DistillationTrainer(Trainer, abc.ABC):
         self.scheduler_step = scheduler_step
         self.select_by = select_by
         self.deterministic = deterministic
+        self.teacher_report_size = int(teacher_report_size)
         self.verbose = verbose
         self.device = classifier.device
         self.teachers = teachers
         self._check_teachers()
+        self._monitor = TeacherMonitor(teachers)
         self._compile_student = compile_student
         self._local_forward = torch.compile(classifier.model) if compile_student else classifier.model
         self._student_forward = self._local_forward
@@ -327,7 +334,7 @@ class DistillationTrainer(Trainer, abc.ABC):
         if self.select_by is not None and validation is None:
             raise ValueError(f"select_by={self.select_by!r} needs validation_data")
         model, optimizer = self._classifier.model, self._classifier.optimizer
-        run = self._start(data, scheduler, plan)
+        run = self._start(data, scheduler, plan, validation)
         loop, show = run.loop, self.verbose and distributed.is_main_process()
         epochs = tqdm(total=nb_epochs, initial=min(loop.epoch, nb_epochs), desc=self.method, disable=not show)
         consistent = True  # False while a step or an epoch end is half done: such a state is never saved
@@ -367,9 +374,15 @@ class DistillationTrainer(Trainer, abc.ABC):
             model.load_state_dict(loop.best[2])
             self.history.meta["selected_epoch"] = loop.best[1]
 
-    def _start(self, data: _EpochData, scheduler: Any, plan: _CheckpointPlan) -> _Run:
-        """Everything before the first step: kernels, teachers, the training forward, the checkpoint folder, and
-        the position to start from (fresh, or restored from a checkpoint)."""
+    def _start(
+        self,
+        data: _EpochData,
+        scheduler: Any,
+        plan: _CheckpointPlan,
+        validation: tuple[torch.Tensor, torch.Tensor] | None,
+    ) -> _Run:
+        """Everything before the first step: kernels, teachers, the training forward, the checkpoint folder, the
+        position to start from (fresh, or restored from a checkpoint) and, when fresh, the teacher report."""
         if self.deterministic:
             use_deterministic_kernels()
         if self.channels_last:
@@ -380,7 +393,15 @@ class DistillationTrainer(Trainer, abc.ABC):
         self._student_forward = self._training_forward()
         run = _Run(LoopState(), self._open_store(plan, scheduler), plan.every, scheduler, data.signature)
         run.loop = self._resume(run, plan.resume) if plan.resume is not None else self._fresh_loop()
+        if run.loop.step == 0 and validation is not None and self.teacher_report_size > 0:
+            self._report_teachers(*validation)
         return run
+
+    def _report_teachers(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        rows = teacher_report(self.teachers, self._classifier, x[: self.teacher_report_size],
+                              y[: self.teacher_report_size], eps=self.eps, eps_step=self.eps_step,
+                              max_iter=self.max_iter)
+        self.history.meta["teacher_report"] = [row.to_dict() for row in rows]
 
     def _end_epoch(
         self, run: _Run, validation: tuple[torch.Tensor, torch.Tensor] | None, started: float, bar: Any
@@ -395,6 +416,7 @@ class DistillationTrainer(Trainer, abc.ABC):
         epoch = self.history.end_epoch(**summary)
         if distributed.is_main_process():
             self._log_epoch(epoch, bar)
+            self._monitor.check_epoch(epoch)
         if run.scheduler is not None and self.scheduler_step == "epoch":
             _step_scheduler(run.scheduler, epoch["loss"])
         if self.select_by is not None:
@@ -635,6 +657,7 @@ class DistillationTrainer(Trainer, abc.ABC):
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        record.update(self._monitor.record(y, z_adv, teacher_logits))  # from logits the step already has
         return distributed.mean_of_values({"loss": loss.detach(), **record})  # identical history on every rank
 
     def _training_forward(self) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -698,7 +721,7 @@ class DistillationTrainer(Trainer, abc.ABC):
         return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
 
     def _log_epoch(self, epoch: dict[str, Any], bar: Any) -> None:
-        shown = {k: v for k, v in epoch.items() if isinstance(v, float) and not k.startswith("entropy/")}
+        shown = {k: v for k, v in epoch.items() if isinstance(v, float) and not k.startswith(("entropy/", "diag/"))}
         text = " ".join(f"{k}={v:.4g}" for k, v in shown.items())
         logger.info("%s epoch %d: %s", self.method, epoch["epoch"], text)
         bar.set_postfix_str(text, refresh=False)
