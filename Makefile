@@ -16,7 +16,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 demo: $(STAMP)
-	$(PY) examples/demo_digits.py
+	$(VENV)/bin/art-bmtad bench --preset smoke --out runs/demo
 
 bench-speed: $(STAMP)
 	$(PY) benchmarks/epoch_speed.py

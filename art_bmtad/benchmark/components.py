@@ -1,0 +1,181 @@
+"""What a recipe builds, in one place for ``train`` and ``bench``: data, student, schedule, teachers, evaluation."""
+from __future__ import annotations
+
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from art.estimators.classification import PyTorchClassifier
+
+from art_bmtad.adapters.timm import timm_classifier
+from art_bmtad.checkpoints import load_classifier
+from art_bmtad.config import Recipe, TeacherRecipe
+from art_bmtad.datasets import Dataset, load_dataset
+from art_bmtad.evaluation import AttackSettings, RobustnessReport, evaluate_robustness
+from art_bmtad.registry import create_dataset
+from art_bmtad.teacher_prep import TeacherConfig, prepare_teacher
+
+logger = logging.getLogger(__name__)
+
+ROBUST, CLEAN = "robust", "clean"
+TEACHER_ATTACKS = {ROBUST: ("pgd20",), CLEAN: ()}
+"""What each teacher's row shows besides clean accuracy: PGD-20 for the robust teacher only."""
+
+
+@dataclass
+class PreparedTeachers:
+    """Teachers ready for distillation, by role, and what the results say about each.
+
+    Attributes:
+        classifiers: role (``robust``/``clean``) -> the teacher, in eval mode.
+        rows: role -> where it came from (``checkpoint``, ``cache`` or ``trained``), its file and the seconds
+            it took to prepare.
+    """
+
+    classifiers: dict[str, PyTorchClassifier] = field(default_factory=dict)
+    rows: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def apply_runtime(recipe: Recipe) -> None:
+    """Set the run's CPU threads (``recipe.threads``) before any work."""
+    if recipe.threads is not None:
+        torch.set_num_threads(recipe.threads)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy (ART's trainers shuffle with it) and PyTorch."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def load_data(recipe: Recipe) -> Dataset:
+    """The recipe's dataset with its seeded subsets and validation split.
+
+    A ``data.source`` ending in ``.npz`` is read directly; any other goes through the dataset registry.
+    """
+    data = recipe.data
+    options = {"n_train": data.n_train, "n_test": data.n_test, "val_size": data.val_size, "seed": recipe.seed}
+    if data.source.endswith(".npz"):
+        return load_dataset(data.source, **options)
+    return create_dataset(data.source, path=data.path, root=data.root, download=data.download or None, **options)
+
+
+def build_student(recipe: Recipe, data: Dataset, device: str | torch.device | None = None) -> PyTorchClassifier:
+    """A freshly initialised student (seed it first for identical weights across defences)."""
+    student, schedule = recipe.student, recipe.schedule
+    return timm_classifier(
+        student.model,
+        dataset=data,
+        cifar_stem=student.cifar_stem,
+        lr=schedule.lr,
+        momentum=schedule.momentum,
+        weight_decay=schedule.weight_decay,
+        device=device or recipe.device,
+        **student.model_kwargs,
+    )
+
+
+def build_scheduler(classifier: PyTorchClassifier, recipe: Recipe) -> torch.optim.lr_scheduler.LRScheduler | None:
+    """``MultiStepLR`` at ``schedule.milestones`` (epochs), or ``None`` for a constant learning rate."""
+    schedule = recipe.schedule
+    if not schedule.milestones:
+        return None
+    return torch.optim.lr_scheduler.MultiStepLR(classifier.optimizer, schedule.milestones, gamma=schedule.gamma)
+
+
+def teacher_config(recipe: Recipe, teacher: TeacherRecipe) -> TeacherConfig:
+    """The :class:`~art_bmtad.teacher_prep.TeacherConfig` (and so the cache key) of a teacher trained here."""
+    return TeacherConfig(
+        model=teacher.model,
+        kind=teacher.kind,
+        epochs=teacher.epochs,
+        batch_size=recipe.schedule.batch_size,
+        lr=teacher.lr,
+        eps=recipe.threat.eps,
+        eps_step=recipe.threat.eps_step,
+        max_iter=recipe.threat.max_iter,
+        cifar_stem=teacher.cifar_stem,
+        augment=teacher.augment,
+        seed=recipe.seed,
+    )
+
+
+def prepare_teachers(
+    recipe: Recipe, data: Dataset, roles: Sequence[str], *, device: str | torch.device | None = None,
+    progress: bool = True,
+) -> PreparedTeachers:
+    """Load each teacher in ``roles`` from its checkpoint, or train it (reusing the teacher cache).
+
+    Args:
+        recipe: the recipe (``teachers`` group; threat model and batch size for teachers trained here).
+        data: the training data.
+        roles: ``"robust"`` and/or ``"clean"``.
+        device: where the teachers run (default ``recipe.device``).
+        progress: progress bars while training.
+
+    Returns:
+        The teachers and their rows.
+    """
+    prepared = PreparedTeachers()
+    for role in roles:
+        teacher: TeacherRecipe = getattr(recipe.teachers, role)
+        started = time.perf_counter()
+        if teacher.checkpoint is not None:
+            classifier = load_classifier(teacher.checkpoint, device=device or recipe.device)
+            row = {"source": "checkpoint", "path": str(teacher.checkpoint), "kind": "checkpoint"}
+        else:
+            logger.info("%s teacher: %s (%s, %d epochs)", role, teacher.model, teacher.kind, teacher.epochs)
+            result = prepare_teacher(teacher_config(recipe, teacher), data, cache_dir=recipe.teachers.cache_dir,
+                                     device=device or recipe.device, progress=progress)
+            classifier = result.classifier
+            row = {"source": "cache" if result.cached else "trained", "path": str(result.path), "kind": teacher.kind}
+        name = getattr(getattr(classifier.model, "art_bmtad_spec", None), "name", None) or teacher.model
+        row.update(role=role, model=name, prepare_seconds=time.perf_counter() - started)
+        prepared.classifiers[role], prepared.rows[role] = classifier, row
+    return prepared
+
+
+def attack_settings(recipe: Recipe) -> AttackSettings:
+    """The AutoAttack and sanity-check budgets of the recipe."""
+    evaluation = recipe.evaluation
+    return AttackSettings(
+        apgd_steps=evaluation.apgd_steps,
+        n_target_classes=evaluation.n_target_classes,
+        square_queries=evaluation.square_queries,
+        sanity_examples=evaluation.sanity_examples,
+    )
+
+
+def evaluate(
+    classifier: PyTorchClassifier, data: Dataset, recipe: Recipe, *, attacks: Sequence[str] | None = None
+) -> RobustnessReport:
+    """The one evaluation of the run, on the test split; ``attacks`` narrows it (teachers' rows) and skips the
+    sanity checks, which only make sense for the full set."""
+    evaluation = recipe.evaluation
+    return evaluate_robustness(
+        classifier,
+        data.x_test,
+        data.y_test,
+        attacks=evaluation.attacks if attacks is None else attacks,
+        eps=recipe.threat.eps,
+        norm="inf",
+        n_examples=evaluation.n_examples,
+        batch_size=evaluation.batch_size,
+        seed=recipe.seed,
+        autoattack=evaluation.autoattack,
+        sanity_checks=evaluation.sanity_checks and attacks is None,
+        settings=attack_settings(recipe),
+        class_names=data.class_names,
+    )
+
+
+def mean_entropy(classifier: PyTorchClassifier, x: np.ndarray, batch_size: int) -> float:
+    """Mean entropy (nats) of the classifier's softmax predictions on ``x``."""
+    logits = torch.from_numpy(classifier.predict(x, batch_size=batch_size)).double()
+    log_p = torch.log_softmax(logits, dim=1)
+    return float(-(log_p.exp() * log_p).sum(dim=1).mean())

@@ -1,0 +1,110 @@
+"""The benchmark's Markdown: one table (teachers first, then every defence) and what the numbers mean."""
+from __future__ import annotations
+
+from typing import Any
+
+from art_bmtad.evaluation.settings import format_eps
+
+DASH = "–"
+
+
+def render_markdown(results: dict[str, Any]) -> str:
+    """The whole ``results.md`` from a ``results.json`` dict.
+
+    Args:
+        results: the benchmark results (see :mod:`art_bmtad.benchmark.results`).
+
+    Returns:
+        Markdown text.
+    """
+    columns = list(results["evaluation"]["labels"].items())
+    sections = [
+        f"# art-bmtad benchmark ({results['config'].get('preset') or 'custom recipe'})",
+        _banner(results["defences"]),
+        _setting(results),
+        _table(results, columns),
+        _selection(results["defences"]),
+        _footnotes(results),
+    ]
+    return "\n\n".join(section for section in sections if section) + "\n"
+
+
+def _setting(results: dict[str, Any]) -> str:
+    config, evaluation, env = results["config"], results["evaluation"], results["environment"]
+    data, student, schedule, threat = config["data"], config["student"], config["schedule"], config["threat"]
+    device = env["device"]
+    return "\n".join([
+        f"- Data: `{data['source']}`, training pool {data['n_train'] or 'all'} (validation {data['val_size']}), "
+        f"seed {results['seed']}",
+        f"- Student: `{student['model']}`{' (CIFAR stem)' if student['cifar_stem'] else ''}, {schedule['epochs']} "
+        f"epochs, batch {schedule['batch_size']}, SGD lr {schedule['lr']}, milestones {schedule['milestones'] or 'none'}",
+        f"- Training attack: PGD-{threat['max_iter']}, Linf eps {format_eps(threat['eps'])}, step "
+        f"{format_eps(threat['eps_step'])}",
+        f"- Evaluation: {evaluation['n_examples']} test examples, Linf eps "
+        f"{evaluation['threat_model']['eps_label']}, AutoAttack {evaluation['autoattack'] or 'not run'}"
+        + (f" with a reduced budget: {', '.join(evaluation['non_standard'])}" if evaluation["non_standard"] else ""),
+        f"- Device: {device['type']} ({device['name']}, {device['torch_threads']} threads, "
+        f"{device['cpu_count']} cores), load average at start {_load(env)}; whole run "
+        f"{results.get('wall_seconds', 0):.0f} s",
+    ])
+
+
+def _table(results: dict[str, Any], columns: list[tuple[str, str]]) -> str:
+    header = ["Model", *(label for _, label in columns), "Epoch", "Train s", "s/epoch", "Peak MiB", "Notes"]
+    lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 2) + "---|"]
+    lines += [_teacher_row(teacher, columns) for teacher in results["teachers"]]
+    lines += [_defence_row(defence, columns) for defence in results["defences"]]
+    return "\n".join(lines)
+
+
+def _teacher_row(teacher: dict[str, Any], columns: list[tuple[str, str]]) -> str:
+    accuracy = {key: value for key, value in teacher["accuracy"].items() if key != "worst_case"}
+    cells = [f"teacher: {teacher['role']} (`{teacher['model']}`, {teacher['kind']})",
+             *(_percent(accuracy.get(key)) for key, _ in columns),
+             DASH, f"{teacher['prepare_seconds']:.1f}", DASH, DASH,
+             f"{teacher['source']}; entropy {teacher['mean_entropy']:.3f} nats"]
+    return "| " + " | ".join(cells) + " |"
+
+
+def _defence_row(defence: dict[str, Any], columns: list[tuple[str, str]]) -> str:
+    memory = defence["peak_memory_mib"]
+    cells = [f"**{defence['name']}**", *(_percent(defence["accuracy"].get(key)) for key, _ in columns),
+             str(defence["selected_epoch"]), f"{defence['train_seconds']:.1f}", f"{defence['seconds_per_epoch']:.2f}",
+             DASH if memory is None else f"{memory:.0f}",
+             "" if defence["sanity_passed"] else f"**sanity check failed: {', '.join(defence['failed_checks'])}**"]
+    return "| " + " | ".join(cells) + " |"
+
+
+def _selection(defences: list[dict[str, Any]]) -> str:
+    lines = ["Checkpoint selection (validation split only, never the test split):"]
+    lines += [f"- {defence['name']}: {defence['selection']}" for defence in defences]
+    return "\n".join(lines)
+
+
+def _banner(defences: list[dict[str, Any]]) -> str:
+    failed = [defence["name"] for defence in defences if not defence["sanity_passed"]]
+    if not failed:
+        return ""
+    return (f"> **WARNING: sanity checks failed for {', '.join(failed)} - possible gradient masking; their robust "
+            "accuracies are probably overestimates. See each defence's report in results.json.**")
+
+
+def _footnotes(results: dict[str, Any]) -> str:
+    memory_kinds = sorted({defence["memory_kind"] for defence in results["defences"]})
+    notes = [
+        "Accuracies in %. Teachers: clean accuracy, and PGD-20 for the robust teacher, on the same test examples; "
+        "their Train s is the time to prepare them (near 0 when loaded from the cache or a checkpoint).",
+        "Train s and s/epoch: training only, device synchronised, per-epoch validation excluded. Peak MiB: "
+        + ", ".join(memory_kinds) + ".",
+        *(note for defence in results["defences"] for note in defence["notes"]),
+    ]
+    return "\n".join(f"- {note}" for note in notes)
+
+
+def _percent(value: float | None) -> str:
+    return DASH if value is None else f"{100 * value:.1f}"
+
+
+def _load(env: dict[str, Any]) -> str:
+    load = env.get("load_average")
+    return DASH if not load else f"{load[0]:.2f}"

@@ -1,0 +1,132 @@
+"""``results.json`` of a benchmark run: its layout, the environment it records, reading and writing it.
+
+Layout (``format`` ``art-bmtad-bench/1``)::
+
+    {"format", "created", "wall_seconds", "seed", "config": <resolved recipe>,
+     "environment": {"versions": {torch, art, timm, art_bmtad, numpy, python}, "device": {...}, "load_average"},
+     "evaluation": {threat model, n_examples, autoattack, settings, non_standard budgets, attack labels},
+     "teachers": [{role, model, kind, source, path, prepare_seconds, accuracy: {clean[, pgd20]}, mean_entropy}],
+     "defences": [{name, accuracy: {clean, fgsm, pgd20, cw, autoattack, worst_case}, sanity_passed,
+                   failed_checks, train_seconds, seconds_per_epoch, wall_seconds, epochs, selected_epoch,
+                   selection, peak_memory_mib, memory_kind, evaluation_seconds, history, checkpoint, notes,
+                   report: <full RobustnessReport.to_dict()>}]}
+
+Accuracies are fractions in [0, 1]; times are seconds; paths are relative to the run folder.
+"""
+from __future__ import annotations
+
+import datetime
+import importlib.metadata
+import json
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+import art
+import numpy as np
+import timm
+import torch
+
+from art_bmtad.evaluation import RobustnessReport
+
+FORMAT = "art-bmtad-bench/1"
+RESULTS_FILE = "results.json"
+
+
+def environment(device: torch.device) -> dict[str, Any]:
+    """Versions, the device and the machine's load when the run started (timings depend on all three)."""
+    return {
+        "versions": versions(),
+        "device": describe_device(device),
+        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+    }
+
+
+def versions() -> dict[str, str]:
+    """Versions of torch, ART, timm, art-bmtad, NumPy and Python."""
+    try:
+        package = importlib.metadata.version("art-bmtad")
+    except importlib.metadata.PackageNotFoundError:
+        package = "unknown"
+    return {"torch": torch.__version__, "art": art.__version__, "timm": timm.__version__, "art_bmtad": package,
+            "numpy": np.__version__, "python": platform.python_version()}
+
+
+def describe_device(device: torch.device) -> dict[str, Any]:
+    """The device's type and name, CPU cores and PyTorch's intra-op threads."""
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()
+    return {"type": device.type, "name": name, "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads()}
+
+
+def evaluation_summary(report: RobustnessReport) -> dict[str, Any]:
+    """The evaluation settings every row shares, taken from one report."""
+    data = report.to_dict()
+    return {
+        "threat_model": data["threat_model"],
+        "n_examples": data["n_examples"],
+        "batch_size": data["batch_size"],
+        "autoattack": data["autoattack"],
+        "settings": data["settings"],
+        "non_standard": report.settings.non_standard() if report.autoattack == "standard" else [],
+        "labels": {attack["name"]: attack["label"] for attack in data["attacks"]} | {"worst_case": "Worst case"},
+    }
+
+
+def accuracy_row(report: RobustnessReport) -> dict[str, float]:
+    """Every accuracy of a report: one per attack plus the worst case."""
+    return {**{name: result.accuracy for name, result in report.results.items()},
+            "worst_case": report.worst_case_accuracy}
+
+
+def defence_entry(name: str, report: RobustnessReport, training: dict[str, Any], files: dict[str, str],
+                  evaluation_seconds: float) -> dict[str, Any]:
+    """One defence's record in ``results.json``."""
+    return {
+        "name": name,
+        "accuracy": accuracy_row(report),
+        "sanity_passed": not report.failed_checks,
+        "failed_checks": [check.name for check in report.failed_checks],
+        **training,
+        "evaluation_seconds": evaluation_seconds,
+        **files,
+        "report": report.to_dict(),
+    }
+
+
+def teacher_entry(row: dict[str, Any], report: RobustnessReport, entropy: float) -> dict[str, Any]:
+    """One teacher's record: where it came from, clean (and PGD-20) accuracy, mean prediction entropy."""
+    return {**row, "accuracy": accuracy_row(report), "mean_entropy": entropy}
+
+
+def now() -> str:
+    """The current UTC time, ISO 8601."""
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def write_results(results: dict[str, Any], run_dir: Path) -> Path:
+    """Write ``run_dir/results.json`` (atomically: a temporary file, then a rename)."""
+    path = run_dir / RESULTS_FILE
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(results, indent=1) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def read_results(run_dir: str | Path) -> dict[str, Any]:
+    """Read a run folder's ``results.json``.
+
+    Raises:
+        FileNotFoundError: no ``results.json`` in ``run_dir``.
+        ValueError: it is not an art-bmtad benchmark result.
+    """
+    path = Path(run_dir) / RESULTS_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"no {RESULTS_FILE} in {run_dir}: is it the --out folder of `art-bmtad bench`?")
+    try:
+        results = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path} is not valid JSON: {err}") from err
+    if not isinstance(results, dict) or results.get("format") != FORMAT:
+        raise ValueError(f"{path} is not an art-bmtad benchmark result (format {FORMAT!r})")
+    return results

@@ -1,0 +1,131 @@
+"""``run_benchmark``: every selected defence trained under one recipe and evaluated the same way; ``render_run``."""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from art_bmtad.benchmark import components
+from art_bmtad.benchmark.components import TEACHER_ATTACKS, PreparedTeachers
+from art_bmtad.benchmark.plots import BALANCE_FILE, HIGHLIGHT, TRADEOFF_FILE, plot_balance, plot_tradeoff
+from art_bmtad.benchmark.render import render_markdown
+from art_bmtad.benchmark.results import (
+    FORMAT,
+    defence_entry,
+    environment,
+    evaluation_summary,
+    now,
+    read_results,
+    teacher_entry,
+    write_results,
+)
+from art_bmtad.benchmark.training import TrainedDefence, teachers_needed, train_defence
+from art_bmtad.checkpoints import save_classifier
+from art_bmtad.config import RECIPE_FILE, Recipe, write_recipe
+from art_bmtad.datasets import Dataset
+from art_bmtad.device import resolve_device
+
+logger = logging.getLogger(__name__)
+
+MARKDOWN_FILE = "results.md"
+HISTORY_FILE = "history.json"
+STUDENT_STEM = "student"
+
+
+def run_benchmark(recipe: Recipe, run_dir: str | Path, *, progress: bool = True) -> dict[str, Any]:
+    """Train and evaluate every defence of ``recipe`` and write the run folder.
+
+    The folder gets ``config.yaml`` (the resolved recipe, first), one sub-folder per defence with its
+    ``student.safetensors`` (+ JSON, loadable by ``art-bmtad eval --model``) and ``history.json``, then
+    ``results.json`` (rewritten after every defence, so an interrupted run keeps what it finished),
+    ``results.md``, ``tradeoff.png`` and, when B-MTARD ran, ``bmtard_balance.png``.
+
+    Args:
+        recipe: a checked recipe (:func:`art_bmtad.config.load_recipe`).
+        run_dir: the run folder (created).
+        progress: progress bars.
+
+    Returns:
+        The results (as written to ``results.json``).
+    """
+    started = time.perf_counter()
+    run_dir = Path(run_dir)
+    components.apply_runtime(recipe)
+    device = resolve_device(recipe.device)
+    write_recipe(recipe, run_dir / RECIPE_FILE)
+    results: dict[str, Any] = {"format": FORMAT, "created": now(), "seed": recipe.seed, "config": recipe.to_dict(),
+                               "environment": environment(device), "teachers": [], "defences": []}
+    data = components.load_data(recipe)
+    logger.info("data %s: %d train, %d validation, %d test", data.name, len(data.x_train), len(data.x_val),
+                len(data.x_test))
+    teachers = components.prepare_teachers(recipe, data, teachers_needed(recipe.defences), device=device,
+                                           progress=progress)
+    results["teachers"] = _teacher_rows(teachers, data, recipe)
+    for name in tqdm(recipe.defences, desc="defences", disable=not progress):
+        logger.info("training %s", name)
+        trained = train_defence(name, recipe, data, teachers.classifiers, device=device, progress=progress)
+        entry, report = _evaluate_defence(trained, data, recipe, run_dir)
+        results["defences"].append(entry)
+        results.setdefault("evaluation", evaluation_summary(report))
+        results["wall_seconds"] = time.perf_counter() - started
+        write_results(results, run_dir)
+    render_run(run_dir, results)
+    return results
+
+
+def render_run(run_dir: str | Path, results: dict[str, Any] | None = None) -> str:
+    """Write ``results.md`` and the plots of a run folder from its results (read from ``results.json`` when not
+    given) and B-MTARD's history; return the Markdown.
+
+    Raises:
+        FileNotFoundError: no ``results.json`` (when ``results`` is not given).
+        ValueError: ``results.json`` is not a benchmark result.
+    """
+    run_dir = Path(run_dir)
+    results = read_results(run_dir) if results is None else results
+    markdown = render_markdown(results)
+    (run_dir / MARKDOWN_FILE).write_text(markdown)
+    plot_tradeoff(results, run_dir / TRADEOFF_FILE)
+    balance = next((d for d in results["defences"] if d["name"] == HIGHLIGHT), None)
+    if balance is not None:
+        history = json.loads((run_dir / balance["history"]).read_text())
+        plot_balance(history, run_dir / BALANCE_FILE)
+    return markdown
+
+
+def save_trained(trained: TrainedDefence, folder: Path, **meta: Any) -> dict[str, str]:
+    """Save the student (``student.safetensors`` + JSON) and ``history.json`` in ``folder``.
+
+    Returns:
+        ``{"checkpoint": ..., "history": ...}``, the two paths.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    checkpoint = save_classifier(trained.classifier, folder / STUDENT_STEM, defence=trained.name,
+                                 selected_epoch=trained.selected_epoch, **meta)
+    history = trained.history.save_json(folder / HISTORY_FILE)
+    return {"checkpoint": str(checkpoint), "history": str(history)}
+
+
+def _evaluate_defence(trained: TrainedDefence, data: Dataset, recipe: Recipe, run_dir: Path) -> tuple[dict, Any]:
+    files = save_trained(trained, run_dir / trained.name)
+    relative = {key: str(Path(path).relative_to(run_dir)) for key, path in files.items()}
+    started = time.perf_counter()
+    report = components.evaluate(trained.classifier, data, recipe)
+    seconds = time.perf_counter() - started
+    logger.info("%s: clean %.3f, worst case %.3f (%.0f s)", trained.name, report.clean_accuracy,
+                report.worst_case_accuracy, seconds)
+    return defence_entry(trained.name, report, trained.summary(), relative, seconds), report
+
+
+def _teacher_rows(teachers: PreparedTeachers, data: Dataset, recipe: Recipe) -> list[dict[str, Any]]:
+    rows = []
+    for role, classifier in teachers.classifiers.items():
+        report = components.evaluate(classifier, data, recipe, attacks=TEACHER_ATTACKS[role])
+        x = data.x_test[: recipe.evaluation.n_examples]
+        entropy = components.mean_entropy(classifier, x, recipe.evaluation.batch_size)
+        rows.append(teacher_entry(teachers.rows[role], report, entropy))
+    return rows

@@ -1,0 +1,75 @@
+"""``art-bmtad bench``: train every selected defence under one recipe, evaluate all alike, write the run folder."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from art_bmtad.commands.recipe_options import add_recipe_options, quiet_or_progress, recipe_from_args
+from art_bmtad.config import DEFAULT_DEFENCES, EXTRA_DEFENCES
+
+DESCRIPTION = f"""\
+Benchmark B-MTARD against its relatives and ART's own adversarial training under one recipe: the same
+student architecture, data split, epochs, optimiser, schedule, batch size and training attack for all.
+Teachers are prepared first (from --robust-teacher/--clean-teacher checkpoints, the teacher cache, or
+trained) and get their own rows. Each defence's checkpoint is selected on the validation split only, and
+every model gets the same evaluation on the test split.
+
+Defences: {', '.join(DEFAULT_DEFENCES)} by default; {', '.join(EXTRA_DEFENCES)} when asked
+(--defences or --all); any defence a plugin registers (see `art-bmtad plugins`).
+
+The run folder (--out) gets config.yaml (the resolved recipe: re-run with --config), results.json
+(config, versions, device, seed, every accuracy, training time, seconds per epoch, peak memory),
+results.md (printed at the end), tradeoff.png, bmtard_balance.png and one folder per defence with its
+student and history. `art-bmtad report RUN_DIR` re-renders the table and plots.
+
+Examples:
+  art-bmtad bench --preset smoke --out runs/smoke
+  art-bmtad bench --preset cifar10-cpu --data-path ../shared/data/cifar10.npz --out runs/cifar10-cpu
+  art-bmtad bench --preset smoke --defences bmtard,art-fbf,plain --set schedule.epochs=2 --out runs/mini"""
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register the ``bench`` sub-command.
+
+    Args:
+        subparsers: the CLI's sub-command collection.
+
+    Returns:
+        The new sub-parser.
+    """
+    parser = subparsers.add_parser(
+        "bench", help="train and evaluate every selected defence under one recipe; table, JSON and plots",
+        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--out", type=Path, required=True, metavar="RUN_DIR", help="the run folder to write")
+    chosen = parser.add_mutually_exclusive_group()
+    chosen.add_argument("--defences", metavar="LIST",
+                        help="comma-separated defences to train, in table order [defences]")
+    chosen.add_argument("--all", action="store_true",
+                        help=f"every built-in defence: the defaults plus {', '.join(EXTRA_DEFENCES)}")
+    add_recipe_options(parser)
+    parser.set_defaults(run=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Check the recipe, run the benchmark and print the Markdown table.
+
+    Args:
+        args: the parsed command line.
+
+    Returns:
+        0.
+    """
+    from art_bmtad.benchmark import run_benchmark, render_run
+
+    progress = quiet_or_progress(args)
+    extra = {}
+    if args.defences:
+        extra["defences"] = args.defences
+    elif args.all:
+        extra["defences"] = [*DEFAULT_DEFENCES, *EXTRA_DEFENCES]
+    recipe = recipe_from_args(args, extra)
+    results = run_benchmark(recipe, args.out, progress=progress)
+    print(render_run(args.out, results), end="")
+    return 0

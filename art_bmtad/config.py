@@ -1,0 +1,594 @@
+"""The recipe of a training or benchmark run: one dataclass with grouped fields, checked before anything runs.
+
+A :class:`Recipe` fixes everything a run depends on: the data and its split, the student, the teachers, the
+threat model of training, the schedule, the B-MTARD balancing, the evaluation and the defences to compare.
+It is built from layers, each overriding the one before::
+
+    defaults  <-  preset (art_bmtad.presets)  <-  YAML/TOML file  <-  command-line overrides ("schedule.epochs=3")
+
+:func:`load_recipe` merges the layers and checks them: an unknown key, a value of the wrong type or an
+unknown defence, model, dataset or option name raises :class:`ConfigError` naming the key and the allowed
+values. :func:`write_recipe` saves the resolved recipe (YAML) beside a run's results, and that file loads
+back to the same recipe, so a run can be repeated exactly.
+
+Units: ``eps`` and ``eps_step`` are in [0, 1] pixel units (a fraction such as ``"8/255"`` is accepted);
+``milestones`` are epochs (1-based, as ``MultiStepLR`` counts epoch ends).
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import sys
+import types
+import typing
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Mapping, Sequence, Union
+
+import yaml
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+DEFAULT_DEFENCES = ("bmtard", "mtard", "rslad", "ard", "art-madry-pgd", "art-trades")
+"""Defences a benchmark trains unless told otherwise."""
+EXTRA_DEFENCES = ("art-awp", "art-fbf", "plain")
+"""Built-in defences trained only when asked (``--all`` or ``defences=[...]``)."""
+PLAIN = "plain"
+"""Standard training without an adversary: the benchmark's reference row, not a registered defence."""
+TEACHER_KINDS = ("clean", "madry", "trades")
+RECIPE_FILE = "config.yaml"
+
+
+class ConfigError(ValueError):
+    """A recipe that cannot run: the message names the key, the value and what is allowed."""
+
+
+# --------------------------------------------------------------------------------------------- the groups
+@dataclass
+class DataConfig:
+    """Which data, and how it is split.
+
+    Attributes:
+        source: a registered dataset (``digits``, ``cifar10``, ``cifar100``, ``npz``, ``imagefolder``, or one a
+            plugin adds) or a path ending in ``.npz``.
+        path: the ``.npz`` file of ``source: npz``.
+        root: folder of torchvision's CIFAR layout or of an image-folder tree.
+        n_train: size of the training pool (training + validation), a seeded stratified subset; ``null``: all.
+        n_test: size of the test subset; ``null``: all.
+        val_size: held out of the training pool for checkpoint selection: a fraction, or a count.
+        download: let torchvision download CIFAR (needs a network).
+    """
+
+    source: str = "digits"
+    path: str | None = None
+    root: str | None = None
+    n_train: int | None = None
+    n_test: int | None = None
+    val_size: int | float = 0.1
+    download: bool = False
+
+
+@dataclass
+class StudentConfig:
+    """The student every defence trains, from the same initial weights.
+
+    Attributes:
+        model: timm model name (any of ``timm.list_models()``).
+        cifar_stem: 3x3 stride-1 stem without max-pool (timm ResNets on 32x32 inputs).
+        model_kwargs: extra ``timm.create_model`` options (e.g. ``drop_rate``).
+    """
+
+    model: str = "resnet18"
+    cifar_stem: bool = False
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TeacherRecipe:
+    """One teacher: loaded from a checkpoint, or trained (and cached) by :mod:`art_bmtad.teacher_prep`.
+
+    Attributes:
+        model: timm model name of a teacher trained here.
+        kind: ``clean``, ``madry`` or ``trades`` (how a teacher trained here is trained).
+        epochs: training epochs of a teacher trained here.
+        lr: SGD learning rate of a teacher trained here.
+        cifar_stem: CIFAR stem for a teacher trained here.
+        augment: random crop and flip (``clean`` only).
+        checkpoint: a saved classifier (``.safetensors`` with its JSON, e.g. from ``art-bmtad teachers --out``)
+            to use instead of training one.
+    """
+
+    model: str = "resnet18"
+    kind: str = "clean"
+    epochs: int = 10
+    lr: float = 0.1
+    cifar_stem: bool = False
+    augment: bool = False
+    checkpoint: str | None = None
+
+
+@dataclass
+class TeachersConfig:
+    """The robust teacher (sees adversarial inputs) and the clean teacher (sees natural inputs).
+
+    Attributes:
+        robust: the adversarially trained teacher (B-MTARD, MTARD, RSLAD and ARD use it).
+        clean: the naturally trained teacher (B-MTARD and MTARD use it).
+        cache_dir: teacher cache; ``null``: ``$ART_BMTAD_CACHE/teachers``, else ``~/.cache/art-bmtad/teachers``.
+    """
+
+    robust: TeacherRecipe = field(default_factory=lambda: TeacherRecipe(kind="madry"))
+    clean: TeacherRecipe = field(default_factory=TeacherRecipe)
+    cache_dir: str | None = None
+
+
+@dataclass
+class ThreatConfig:
+    """The Linf budget of training (every defence and the robust teacher) and of the evaluation.
+
+    Attributes:
+        eps: radius in [0, 1] pixel units.
+        eps_step: PGD step size during training.
+        max_iter: PGD steps per training batch (and of the validation attack used for checkpoint selection).
+    """
+
+    eps: float = 8 / 255
+    eps_step: float = 2 / 255
+    max_iter: int = 10
+
+
+@dataclass
+class ScheduleConfig:
+    """Optimiser, learning-rate schedule, batching and checkpoint selection, shared by every defence.
+
+    Attributes:
+        epochs: training epochs.
+        batch_size: batch size.
+        lr: SGD learning rate.
+        momentum: SGD momentum.
+        weight_decay: SGD weight decay.
+        milestones: epochs after which the learning rate is multiplied by ``gamma`` (``MultiStepLR``); empty:
+            constant. B-MTARD's balancer rates follow the learning rate.
+        gamma: the factor at each milestone.
+        augment: random crop (padding 4) and flip of each batch (the distillation defences; ART's trainers
+            take arrays and train without it, which the results say).
+        select_by: keep the epoch with the best validation ``robust``, ``clean`` or ``sum`` accuracy
+            (validation split only); ``null`` keeps the last epoch.
+    """
+
+    epochs: int = 20
+    batch_size: int = 128
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 2e-4
+    milestones: list[int] = field(default_factory=list)
+    gamma: float = 0.1
+    augment: bool = False
+    select_by: str | None = "robust"
+
+
+@dataclass
+class BalancingConfig:
+    """B-MTARD's Entropy-Based Balance and Normalization Loss Balance (``weight_lr`` also drives MTARD).
+
+    Attributes:
+        temperature_lr: eta_tau.
+        weight_lr: eta_w.
+        t_min: lowest temperature (1 in the paper).
+        t_max: highest temperature.
+        t_init: initial temperature of both teachers.
+    """
+
+    temperature_lr: float = 0.001
+    weight_lr: float = 0.025
+    t_min: float = 1.0
+    t_max: float = 10.0
+    t_init: float = 1.0
+
+
+@dataclass
+class EvaluationConfig:
+    """The one evaluation every model gets (:func:`art_bmtad.evaluation.evaluate_robustness`) on the test split.
+
+    Attributes:
+        attacks: attacks from ``clean, fgsm, pgd20, cw, autoattack``.
+        n_examples: the first this many test examples; ``null``: all.
+        batch_size: batch size of the attacks.
+        autoattack: ``standard`` or ``art-default`` (ART's own class; not the papers' protocol).
+        apgd_steps: APGD iterations (standard 100).
+        n_target_classes: APGD-T target classes (standard 9).
+        square_queries: Square queries (standard 5,000).
+        sanity_checks: run the gradient-masking checks.
+        sanity_examples: examples the sanity checks attack.
+    """
+
+    attacks: list[str] = field(default_factory=lambda: ["clean", "fgsm", "pgd20", "cw", "autoattack"])
+    n_examples: int | None = 1000
+    batch_size: int = 256
+    autoattack: str = "standard"
+    apgd_steps: int = 100
+    n_target_classes: int = 9
+    square_queries: int = 5000
+    sanity_checks: bool = True
+    sanity_examples: int = 100
+
+
+@dataclass
+class Recipe:
+    """Everything a ``train`` or ``bench`` run depends on.
+
+    Attributes:
+        preset: the preset the recipe started from (informational once resolved).
+        defences: defences to train (registered names, or ``plain``).
+        seed: seed of the data split, of every initialisation and of the attacks.
+        device: ``auto``, ``cpu`` or ``cuda``.
+        threads: ``torch.set_num_threads`` for the run; ``null``: PyTorch's default.
+        amp: bf16 autocast in the distillation defences.
+        data: see :class:`DataConfig`.
+        student: see :class:`StudentConfig`.
+        teachers: see :class:`TeachersConfig`.
+        threat: see :class:`ThreatConfig`.
+        schedule: see :class:`ScheduleConfig`.
+        balancing: see :class:`BalancingConfig`.
+        evaluation: see :class:`EvaluationConfig`.
+    """
+
+    preset: str | None = None
+    defences: list[str] = field(default_factory=lambda: list(DEFAULT_DEFENCES))
+    seed: int = 0
+    device: str = "auto"
+    threads: int | None = None
+    amp: bool = False
+    data: DataConfig = field(default_factory=DataConfig)
+    student: StudentConfig = field(default_factory=StudentConfig)
+    teachers: TeachersConfig = field(default_factory=TeachersConfig)
+    threat: ThreatConfig = field(default_factory=ThreatConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    balancing: BalancingConfig = field(default_factory=BalancingConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The recipe as plain nested dicts and lists (what :func:`write_recipe` saves)."""
+        return dataclasses.asdict(self)
+
+
+# --------------------------------------------------------------------------------------------- building
+def load_recipe(
+    preset: str | None = None,
+    config_file: str | Path | None = None,
+    overrides: Sequence[str] | Mapping[str, Any] = (),
+    *,
+    check_names: bool = True,
+) -> Recipe:
+    """Merge defaults, preset, file and overrides into a checked :class:`Recipe`.
+
+    The preset is ``preset``, else the file's ``preset`` key, else none (the dataclass defaults).
+
+    Args:
+        preset: a name from :func:`art_bmtad.presets.list_presets`.
+        config_file: a ``.yaml``/``.yml`` or ``.toml`` file with any subset of the recipe's keys.
+        overrides: ``"group.key=value"`` strings (values parsed as YAML, e.g. ``defences=[bmtard,ard]``) or a
+            mapping of dotted keys to values.
+        check_names: also check defence, model, dataset and option names (:func:`check_names`).
+
+    Returns:
+        The recipe.
+
+    Raises:
+        ConfigError: unreadable file, unknown preset or key, wrong type, unknown name.
+    """
+    from art_bmtad.presets import preset_values
+
+    layer = read_config_file(config_file) if config_file is not None else {}
+    dotted = parse_overrides(overrides)
+    name = preset or dotted.get("preset") or layer.get("preset")
+    merged = deep_merge(preset_values(name) if name else {}, layer)
+    for key, value in dotted.items():
+        merged = deep_merge(merged, _nest(key, value))
+    if name:
+        merged["preset"] = name
+    recipe = recipe_from_dict(merged)
+    if check_names:
+        check_recipe_names(recipe)
+    return recipe
+
+
+def recipe_from_dict(values: Mapping[str, Any]) -> Recipe:
+    """Build a recipe from nested values, checking every key and type.
+
+    Args:
+        values: any subset of the recipe's keys, nested by group.
+
+    Returns:
+        The recipe, defaults filling the rest.
+
+    Raises:
+        ConfigError: unknown key or wrong type, naming the dotted key and what is allowed.
+    """
+    return _build(Recipe, values, "")
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a YAML or TOML recipe file into nested dicts.
+
+    Raises:
+        ConfigError: missing file, unknown suffix, a syntax error, or content that is not a mapping.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    text = path.read_text()
+    try:
+        if path.suffix in (".yaml", ".yml"):
+            values = yaml.safe_load(text)
+        elif path.suffix == ".toml":
+            values = tomllib.loads(text)
+        else:
+            raise ConfigError(f"config file {path}: use .yaml, .yml or .toml, not {path.suffix!r}")
+    except (yaml.YAMLError, tomllib.TOMLDecodeError) as err:
+        raise ConfigError(f"config file {path} cannot be parsed: {err}") from err
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of keys, not {type(values).__name__}")
+    return values
+
+
+def write_recipe(recipe: Recipe, path: str | Path) -> Path:
+    """Save the resolved recipe as YAML (loads back with ``load_recipe(config_file=path)``).
+
+    Args:
+        recipe: the recipe.
+        path: the file to write; its folder is created.
+
+    Returns:
+        The path.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = "# Resolved art-bmtad recipe: re-run with --config this-file\n"
+    path.write_text(header + yaml.safe_dump(recipe.to_dict(), sort_keys=False))
+    return path
+
+
+def parse_overrides(overrides: Sequence[str] | Mapping[str, Any]) -> dict[str, Any]:
+    """``["schedule.epochs=3"]`` (values parsed as YAML) or a mapping, as ``{dotted key: value}``.
+
+    Raises:
+        ConfigError: an override without ``=`` or with a value that is not valid YAML.
+    """
+    if isinstance(overrides, Mapping):
+        return dict(overrides)
+    parsed: dict[str, Any] = {}
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"override {item!r} must look like group.key=value, e.g. schedule.epochs=3")
+        try:
+            parsed[key.strip()] = yaml.safe_load(text) if text.strip() else None
+        except yaml.YAMLError as err:
+            raise ConfigError(f"override {item!r}: the value is not valid YAML: {err}") from err
+    return parsed
+
+
+def deep_merge(base: Mapping[str, Any], layer: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with ``layer`` on top; nested mappings merge key by key, anything else is replaced."""
+    merged = dict(base)
+    for key, value in layer.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _nest(dotted: str, value: Any) -> dict[str, Any]:
+    head, _, rest = dotted.partition(".")
+    return {head: _nest(rest, value) if rest else value}
+
+
+# --------------------------------------------------------------------------------------------- types
+def _build(cls: type, values: Any, prefix: str) -> Any:
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"{prefix.rstrip('.') or 'the recipe'}: expected a mapping of keys, got {values!r}")
+    hints = typing.get_type_hints(cls)
+    allowed = [f.name for f in dataclasses.fields(cls)]
+    unknown = [key for key in values if key not in allowed]
+    if unknown:
+        raise ConfigError(_unknown_key_message(f"{prefix}{unknown[0]}", unknown[0], allowed, prefix))
+    return cls(**{key: _coerce(value, hints[key], f"{prefix}{key}") for key, value in values.items()})
+
+
+def _unknown_key_message(dotted: str, key: str, allowed: list[str], prefix: str) -> str:
+    close = difflib.get_close_matches(key, allowed, n=1)
+    hint = f" (did you mean {prefix}{close[0]}?)" if close else ""
+    group = f"'{prefix.rstrip('.')}'" if prefix else "the recipe"
+    return f"unknown key '{dotted}'{hint}; allowed keys of {group}: {', '.join(allowed)}"
+
+
+def _coerce(value: Any, hint: Any, key: str) -> Any:
+    """``value`` checked against the type ``hint`` (and converted where lossless), or :class:`ConfigError`."""
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, f"{key}.")
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        return _coerce_union(value, [arg for arg in args if arg is not type(None)], key, type(None) in args)
+    if origin is list:
+        return _coerce_list(value, args[0], key)
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            raise _type_error(key, "a mapping", value)
+        return dict(value)
+    return _coerce_scalar(value, hint, key)
+
+
+def _coerce_union(value: Any, options: list[Any], key: str, nullable: bool) -> Any:
+    """The first of ``options`` (in declaration order, e.g. ``int | float``) that accepts ``value``."""
+    for option in options:
+        try:
+            return _coerce(value, option, key)
+        except ConfigError:
+            continue
+    expected = " or ".join(_describe(option) for option in options)
+    raise _type_error(key, expected + (" or null" if nullable else ""), value)
+
+
+def _coerce_list(value: Any, item: type, key: str) -> list[Any]:
+    if isinstance(value, str) and item is str:
+        value = [part.strip() for part in value.split(",") if part.strip()]  # "bmtard,ard" from a command line
+    if not isinstance(value, (list, tuple)):
+        raise _type_error(key, f"a list of {_describe(item)}", value)
+    return [_coerce(element, item, f"{key}[{index}]") for index, element in enumerate(value)]
+
+
+def _coerce_scalar(value: Any, hint: type, key: str) -> Any:
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+    elif hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            return _fraction(value, key)
+    elif hint is str:
+        if isinstance(value, str):
+            return value
+    elif hint is Any:
+        return value
+    raise _type_error(key, _describe(hint), value)
+
+
+def _fraction(text: str, key: str) -> float:
+    try:
+        return float(Fraction(text.strip()))
+    except (ValueError, ZeroDivisionError) as err:
+        raise _type_error(key, "a number or a fraction such as 8/255", text) from err
+
+
+def _describe(hint: Any) -> str:
+    return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(hint, str(hint))
+
+
+def _type_error(key: str, expected: str, value: Any) -> ConfigError:
+    return ConfigError(f"{key}: expected {expected}, got {value!r} ({type(value).__name__})")
+
+
+# --------------------------------------------------------------------------------------------- names
+def check_recipe_names(recipe: Recipe) -> None:
+    """Check every name and range in a recipe against what exists, before anything is built or trained.
+
+    Raises:
+        ConfigError: the first problem, naming the key and the allowed values.
+    """
+    from art_bmtad.presets import list_presets
+
+    if recipe.preset is not None:
+        _one_of("preset", recipe.preset, list_presets())
+    _check_defences(recipe.defences)
+    _check_data(recipe.data)
+    _check_timm_model("student.model", recipe.student.model)
+    for role in ("robust", "clean"):
+        _check_teacher(f"teachers.{role}", getattr(recipe.teachers, role))
+    _check_numbers(recipe)
+    _check_evaluation(recipe.evaluation)
+    if recipe.schedule.select_by is not None:
+        from art_bmtad.trainers.base import SELECTION_METRICS
+
+        _one_of("schedule.select_by", recipe.schedule.select_by, [*SELECTION_METRICS, None])
+        if recipe.data.val_size == 0:
+            raise ConfigError("schedule.select_by needs a validation split: set data.val_size > 0, or select_by null")
+    _one_of("device", recipe.device.split(":")[0], ("auto", "cpu", "cuda"))
+
+
+def _one_of(key: str, value: Any, allowed: Sequence[Any]) -> None:
+    if value not in allowed:
+        shown = ", ".join("null" if item is None else str(item) for item in allowed)
+        raise ConfigError(f"{key}: unknown value {value!r}; allowed: {shown}")
+
+
+def _check_defences(defences: list[str]) -> None:
+    from art_bmtad.registry import list_defences
+
+    if not defences:
+        raise ConfigError("defences: the list is empty; name at least one defence")
+    allowed = [*list_defences(), PLAIN]
+    for index, name in enumerate(defences):
+        _one_of(f"defences[{index}]", name, allowed)
+    repeated = sorted({name for name in defences if defences.count(name) > 1})
+    if repeated:
+        raise ConfigError(f"defences: {repeated} listed more than once")
+
+
+def _check_data(data: DataConfig) -> None:
+    from art_bmtad.registry import list_datasets
+
+    if not data.source.endswith(".npz"):
+        _one_of("data.source", data.source, [*list_datasets(), "<path ending in .npz>"])
+    if data.source == "npz" and data.path is None:
+        raise ConfigError("data.path: source 'npz' needs the path of the .npz file (--data-path)")
+    if isinstance(data.val_size, float) and not 0 <= data.val_size < 1 or data.val_size < 0:
+        raise ConfigError(f"data.val_size: expected a fraction in [0, 1) or a count, got {data.val_size}")
+
+
+def _check_timm_model(key: str, name: str) -> None:
+    import timm
+
+    if not timm.is_model(name):
+        close = difflib.get_close_matches(name, timm.list_models(), n=5)
+        hint = f"; closest: {', '.join(close)}" if close else ""
+        raise ConfigError(
+            f"{key}: unknown model {name!r}; allowed: any of timm.list_models() ({len(timm.list_models())} names, "
+            f"e.g. test_resnet, resnet10t, resnet18){hint}"
+        )
+
+
+def _check_teacher(key: str, teacher: TeacherRecipe) -> None:
+    if teacher.checkpoint is not None:
+        path = Path(teacher.checkpoint).with_suffix(".safetensors")
+        if not (path.is_file() or Path(teacher.checkpoint).is_dir()):
+            raise ConfigError(f"{key}.checkpoint: no saved classifier at {teacher.checkpoint}")
+        return
+    _check_timm_model(f"{key}.model", teacher.model)
+    _one_of(f"{key}.kind", teacher.kind, TEACHER_KINDS)
+    _positive(f"{key}.epochs", teacher.epochs)
+
+
+def _check_numbers(recipe: Recipe) -> None:
+    schedule, threat = recipe.schedule, recipe.threat
+    for key, value in (("schedule.epochs", schedule.epochs), ("schedule.batch_size", schedule.batch_size),
+                       ("threat.max_iter", threat.max_iter)):
+        _positive(key, value)
+    for key, value in (("threat.eps", threat.eps), ("threat.eps_step", threat.eps_step), ("schedule.lr", schedule.lr)):
+        if not value > 0:
+            raise ConfigError(f"{key}: expected a number > 0, got {value}")
+    if schedule.milestones != sorted(set(schedule.milestones)) or any(m < 1 for m in schedule.milestones):
+        raise ConfigError(f"schedule.milestones: expected increasing epochs >= 1, got {schedule.milestones}")
+    if recipe.threads is not None:
+        _positive("threads", recipe.threads)
+
+
+def _check_evaluation(evaluation: EvaluationConfig) -> None:
+    from art_bmtad.evaluation import ATTACKS
+    from art_bmtad.evaluation.autoattack import VARIANTS
+
+    for index, name in enumerate(evaluation.attacks):
+        _one_of(f"evaluation.attacks[{index}]", name, ATTACKS)
+    _one_of("evaluation.autoattack", evaluation.autoattack, VARIANTS)
+    for key in ("batch_size", "apgd_steps", "n_target_classes", "square_queries", "sanity_examples"):
+        _positive(f"evaluation.{key}", getattr(evaluation, key))
+    if evaluation.n_examples is not None:
+        _positive("evaluation.n_examples", evaluation.n_examples)
+
+
+def _positive(key: str, value: int) -> None:
+    if value < 1:
+        raise ConfigError(f"{key}: expected an integer >= 1, got {value}")

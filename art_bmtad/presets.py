@@ -1,0 +1,88 @@
+"""Named recipes (presets) as data: partial :class:`~art_bmtad.config.Recipe` values over its defaults.
+
+* ``smoke``: scikit-learn's digits (built in), timm ``test_resnet`` students and teachers (1x8x8 inputs),
+  a few epochs and a small evaluation with a reduced AutoAttack budget (recorded in the results). Every
+  default defence; the whole benchmark took 121 s on 2 shared CPU cores, teachers included (cold cache).
+* ``cifar10-cpu``: a 2,000-image CIFAR-10 subset (``--data-path``, the npz layout), timm ``resnet10t``
+  without the CIFAR stem (32x32 in, 8x8 after the stem), teachers trained here, 5 epochs, 400 test
+  examples with a reduced AutoAttack: sized (from per-step timings, not a full run) for about 45-60
+  minutes on 2 quiet CPU cores, teachers included; lower ``--n-train`` if a machine is slower.
+* ``cifar10-paper``: the paper's setting for a GPU: full CIFAR-10, ResNet-18 student (CIFAR stem), 300 epochs,
+  SGD lr 0.1, momentum 0.9, weight decay 2e-4, batch 128, learning rate (and balancer rates) x0.1 after
+  epochs 215, 260 and 285, crop + flip, the standard evaluation on the whole test set. The paper's teachers
+  (WRN-34-10 TRADES, ResNet-56 clean) are not timm models: bring them as checkpoints
+  (``--robust-teacher PATH --clean-teacher PATH``); otherwise the nearest timm models are trained here.
+"""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+from art_bmtad.config import ConfigError
+
+SHARED_CIFAR10 = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10.npz"
+"""``../shared/data/cifar10.npz`` next to a source checkout; override with ``--data-path``."""
+
+_SMOKE_TEACHER = {"model": "test_resnet", "epochs": 8, "lr": 0.05}
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "smoke": {
+        "threads": 1,  # tiny models gain nothing from intra-op threads, and a shared machine loses a lot
+        "data": {"source": "digits", "val_size": 0.1},
+        "student": {"model": "test_resnet"},
+        "teachers": {
+            "robust": {**_SMOKE_TEACHER, "kind": "madry"},
+            "clean": {**_SMOKE_TEACHER, "kind": "clean"},
+        },
+        "threat": {"eps": 0.1, "eps_step": 0.025, "max_iter": 5},  # digits have 17 grey levels: 8/255 is no threat
+        "schedule": {"epochs": 5, "batch_size": 128, "lr": 0.1, "weight_decay": 5e-4},
+        "evaluation": {"n_examples": 100, "apgd_steps": 10, "n_target_classes": 3, "square_queries": 100,
+                       "sanity_examples": 50},
+    },
+    "cifar10-cpu": {
+        "data": {"source": "npz", "path": str(SHARED_CIFAR10), "n_train": 2000, "val_size": 0.1},
+        "student": {"model": "resnet10t"},
+        "teachers": {
+            "robust": {"model": "resnet10t", "kind": "madry", "epochs": 6, "lr": 0.1},
+            "clean": {"model": "resnet10t", "kind": "clean", "epochs": 15, "lr": 0.1, "augment": True},
+        },
+        "schedule": {"epochs": 5, "batch_size": 128, "lr": 0.1, "weight_decay": 5e-4, "milestones": [4]},
+        "evaluation": {"n_examples": 400, "apgd_steps": 25, "n_target_classes": 3, "square_queries": 250},
+    },
+    "cifar10-paper": {
+        "data": {"source": "npz", "path": str(SHARED_CIFAR10), "val_size": 1000},
+        "student": {"model": "resnet18", "cifar_stem": True},
+        "teachers": {
+            "robust": {"model": "wide_resnet50_2", "kind": "trades", "epochs": 100, "lr": 0.1, "cifar_stem": True},
+            "clean": {"model": "resnet50", "kind": "clean", "epochs": 200, "lr": 0.1, "cifar_stem": True,
+                      "augment": True},
+        },
+        "schedule": {"epochs": 300, "batch_size": 128, "lr": 0.1, "momentum": 0.9, "weight_decay": 2e-4,
+                     "milestones": [215, 260, 285], "gamma": 0.1, "augment": True},
+        "evaluation": {"n_examples": None, "batch_size": 512},
+    },
+}
+"""Preset name -> recipe values (nested by group) laid over the :class:`~art_bmtad.config.Recipe` defaults."""
+
+
+def list_presets() -> list[str]:
+    """Names of the presets."""
+    return list(PRESETS)
+
+
+def preset_values(name: str) -> dict[str, Any]:
+    """A copy of the preset's recipe values.
+
+    Args:
+        name: a name from :func:`list_presets`.
+
+    Returns:
+        Nested recipe values.
+
+    Raises:
+        ConfigError: unknown preset, listing the known ones.
+    """
+    if name not in PRESETS:
+        raise ConfigError(f"preset: unknown value {name!r}; allowed: {', '.join(PRESETS)}")
+    return copy.deepcopy(PRESETS[name])

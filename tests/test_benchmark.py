@@ -1,0 +1,111 @@
+"""The smoke benchmark end to end (shrunk to seconds): results.json, the table, valid PNGs, re-rendering."""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from pathlib import Path
+
+import matplotlib.image
+import pytest
+
+from art_bmtad import cli
+from art_bmtad.benchmark import read_results, train_defence
+from art_bmtad.benchmark.components import load_data
+from art_bmtad.config import DEFAULT_DEFENCES, load_recipe
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+TINY = [  # the smoke preset, smaller still: a few seconds per defence
+    "--n-train", "300", "--epochs", "1", "--n-examples", "30",
+    "--set", "teachers.robust.epochs=1", "--set", "teachers.clean.epochs=1",
+    "--set", "evaluation.apgd_steps=3", "--set", "evaluation.square_queries=10",
+    "--set", "evaluation.sanity_examples=10",
+]
+
+
+def teacher_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One teacher cache for the whole session (the tiny teachers are trained once)."""
+    return tmp_path_factory.getbasetemp() / "teacher-cache"
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    run_dir = tmp_path_factory.mktemp("bench") / "run"
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        code = cli.main(["--quiet", "bench", "--preset", "smoke", "--out", str(run_dir),
+                         "--cache-dir", str(teacher_cache(tmp_path_factory)), *TINY])
+    assert code == 0
+    return run_dir, stdout.getvalue()
+
+
+def test_results_hold_every_default_defence_with_accuracies_in_range(smoke_run) -> None:
+    results = read_results(smoke_run[0])
+    assert [d["name"] for d in results["defences"]] == list(DEFAULT_DEFENCES)
+    for defence in results["defences"]:
+        assert set(defence["accuracy"]) == {"clean", "fgsm", "pgd20", "cw", "autoattack", "worst_case"}
+        assert all(0.0 <= value <= 1.0 for value in defence["accuracy"].values())
+        assert defence["train_seconds"] > 0 and defence["seconds_per_epoch"] > 0 and defence["epochs"] == 1
+        assert defence["peak_memory_mib"] > 0 and "validation split" in defence["selection"]
+        assert (smoke_run[0] / defence["checkpoint"]).is_file() and (smoke_run[0] / defence["history"]).is_file()
+
+
+def test_results_record_recipe_versions_device_and_the_reduced_autoattack(smoke_run) -> None:
+    results = read_results(smoke_run[0])
+    assert results["config"]["preset"] == "smoke" and results["config"]["schedule"]["epochs"] == 1
+    assert load_recipe(config_file=smoke_run[0] / "config.yaml").to_dict() == results["config"]
+    assert set(results["environment"]["versions"]) >= {"torch", "art", "timm", "art_bmtad"}
+    assert results["environment"]["device"]["type"] == "cpu" and results["seed"] == 0
+    assert any("apgd_steps=3" in item for item in results["evaluation"]["non_standard"])
+
+
+def test_teachers_have_rows_clean_for_both_and_pgd_for_the_robust_one(smoke_run) -> None:
+    teachers = {t["role"]: t for t in read_results(smoke_run[0])["teachers"]}
+    assert set(teachers) == {"robust", "clean"}
+    assert 0 <= teachers["robust"]["accuracy"]["pgd20"] <= 1 and "pgd20" not in teachers["clean"]["accuracy"]
+    assert all(0 <= t["accuracy"]["clean"] <= 1 and t["mean_entropy"] >= 0 for t in teachers.values())
+    assert "teacher: robust" in smoke_run[1] and "teacher: clean" in smoke_run[1]
+
+
+def test_bmtard_history_has_temperatures_and_weights_per_step(smoke_run) -> None:
+    bmtard = read_results(smoke_run[0])["defences"][0]
+    history = json.loads((smoke_run[0] / bmtard["history"]).read_text())
+    for key in ("temperature/robust", "temperature/clean", "weight/robust", "weight/clean"):
+        assert len(history["steps"][key]) >= 1
+
+
+@pytest.mark.parametrize("name", ["tradeoff.png", "bmtard_balance.png"])
+def test_plots_are_valid_pngs(smoke_run, name: str) -> None:
+    path = smoke_run[0] / name
+    assert path.read_bytes()[:8] == PNG_SIGNATURE
+    height, width, _ = matplotlib.image.imread(path).shape
+    assert height >= 300 and width >= 400
+
+
+def test_the_table_is_printed_and_report_re_renders_it(smoke_run, capsys) -> None:
+    run_dir, printed = smoke_run
+    assert printed == (run_dir / "results.md").read_text()
+    assert "| Model | Clean | FGSM | PGD-20 |" in printed
+    for name in DEFAULT_DEFENCES:
+        assert f"**{name}**" in printed
+    for name in ("results.md", "tradeoff.png", "bmtard_balance.png"):
+        (run_dir / name).unlink()
+    assert cli.main(["report", str(run_dir)]) == 0
+    assert capsys.readouterr().out == printed
+    assert (run_dir / "tradeoff.png").read_bytes()[:8] == PNG_SIGNATURE
+    assert (run_dir / "bmtard_balance.png").is_file()
+
+
+def test_report_of_a_folder_without_results_is_an_error(tmp_path, capsys) -> None:
+    assert cli.main(["report", str(tmp_path)]) == 2
+    assert "no results.json" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("name", "selection"), [("plain", "validation split"), ("art-fbf", "last epoch")])
+def test_art_style_defences_select_per_epoch_or_say_they_keep_the_last(name, selection, tmp_path_factory) -> None:
+    recipe = load_recipe("smoke", overrides={"data.n_train": 300, "schedule.epochs": 2, "defences": [name],
+                                             "teachers.cache_dir": str(teacher_cache(tmp_path_factory))})
+    trained = train_defence(name, recipe, load_data(recipe), {}, progress=False)
+    assert selection in trained.selection
+    assert len(trained.epoch_seconds) == 2 and trained.train_seconds > 0
+    assert 1 <= trained.selected_epoch <= 2 and not trained.classifier.model.training
