@@ -82,7 +82,7 @@ def load_weights(model: nn.Module, path: str | Path, *, sha256: str | None = Non
     """
     expected = model.state_dict()
     state = _match_robustbench_prefix(load_state_dict(path, sha256=sha256), expected)
-    _check_compatible(state, expected, path)
+    check_compatible(state, expected, path)
     model.load_state_dict(state, strict=True)
     return model
 
@@ -279,7 +279,9 @@ def _match_robustbench_prefix(state: dict[str, torch.Tensor], expected: Mapping[
     return _strip_common_prefix(state, ROBUSTBENCH_PREFIX)
 
 
-def _check_compatible(state: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Tensor], path) -> None:
+def check_compatible(state: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Tensor], path) -> None:
+    """Raise a ValueError listing every missing key, unexpected key and shape mismatch of ``state`` (read from
+    ``path``) against the model's ``expected`` state dict; no silent partial loads."""
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     mismatched = [

@@ -44,3 +44,9 @@ def art_device_type(device: torch.device) -> str:
         ``"gpu"`` for CUDA devices, ``"cpu"`` otherwise.
     """
     return "gpu" if device.type == "cuda" else "cpu"
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work (CUDA), so that a clock read afterwards times only finished work."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)

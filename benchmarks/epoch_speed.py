@@ -33,7 +33,7 @@ from art.estimators.classification import PyTorchClassifier
 import art_bmtad
 from art_bmtad import AdversarialTrainerBMTARDPyTorch
 from art_bmtad.adapters import timm_classifier
-from art_bmtad.device import resolve_device
+from art_bmtad.device import resolve_device, synchronize
 from art_bmtad.teachers import classifier_logits
 
 EPS, EPS_STEP, MAX_ITER = 8 / 255, 2 / 255, 10
@@ -81,17 +81,19 @@ def plain_pgd_at_epoch(student: PyTorchClassifier, x: torch.Tensor, y: torch.Ten
         optimizer.step()
 
 
-def time_epochs(run_epoch: Callable[[], None], device: torch.device, repeats: int) -> list[float]:
-    run_epoch()  # warm-up: allocator, cuDNN autotuning, first-call overheads
-    times = []
+def time_epochs(runs: dict[str, Callable[[], None]], device: torch.device, repeats: int) -> dict[str, list[float]]:
+    """Seconds per epoch of each run: one warm-up epoch each, then the timed epochs interleaved (plain, bmtard,
+    ..., plain, bmtard, ...) so that a change in machine load hits every method alike."""
+    for run_epoch in runs.values():
+        run_epoch()  # warm-up: allocator, cuDNN autotuning, first-call overheads
+    times: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        start = time.perf_counter()
-        run_epoch()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        times.append(time.perf_counter() - start)
+        for name, run_epoch in runs.items():
+            synchronize(device)
+            start = time.perf_counter()
+            run_epoch()
+            synchronize(device)
+            times[name].append(time.perf_counter() - start)
     return times
 
 
@@ -134,9 +136,9 @@ def main() -> None:
         return lambda: trainer.fit(x, y, nb_epochs=1, batch_size=args.batch_size)
 
     builders = {"plain": plain_epoch, "bmtard": bmtard_epoch, "art-madry": madry_epoch}
+    runs = {name: builders[name](make_student(args, device)) for name in args.methods.split(",")}
     results = {}
-    for name in args.methods.split(","):
-        times = time_epochs(builders[name](make_student(args, device)), device, args.repeats)
+    for name, times in time_epochs(runs, device, args.repeats).items():
         results[name] = {"seconds_per_epoch": statistics.mean(times),
                          "spread": statistics.pstdev(times) if len(times) > 1 else 0.0,
                          "images_per_s": args.n / statistics.mean(times), "times": times}

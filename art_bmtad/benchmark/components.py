@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import random
 import time
 from dataclasses import dataclass, field
 from typing import Any, Sequence
@@ -44,13 +43,6 @@ def apply_runtime(recipe: Recipe) -> None:
     """Set the run's CPU threads (``recipe.threads``) before any work."""
     if recipe.threads is not None:
         torch.set_num_threads(recipe.threads)
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy (ART's trainers shuffle with it) and PyTorch."""
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 def load_data(recipe: Recipe) -> Dataset:

@@ -32,14 +32,16 @@ from tqdm.auto import trange
 
 from art_bmtad.adversarial import AdversarialBatch, pgd_linf
 from art_bmtad.augment import random_crop_flip
-from art_bmtad.benchmark.components import CLEAN, ROBUST, build_scheduler, build_student, seed_everything
+from art_bmtad.benchmark.components import CLEAN, ROBUST, build_scheduler, build_student
 from art_bmtad.benchmark.memory import PeakMemory, track_peak_memory
 from art_bmtad.config import PLAIN, Recipe
 from art_bmtad.datasets import Dataset
+from art_bmtad.device import synchronize
+from art_bmtad.determinism import seed_everything
 from art_bmtad.history import History
 from art_bmtad.registry import create_defence
 from art_bmtad.teachers import classifier_logits
-from art_bmtad.trainers.base import GAUSSIAN_START, SELECTION_METRICS, DistillationTrainer, _synchronize
+from art_bmtad.trainers.base import GAUSSIAN_START, SELECTION_METRICS, DistillationTrainer
 
 logger = logging.getLogger(__name__)
 
@@ -161,7 +163,7 @@ def train_defence(
         started = time.perf_counter()
         history, epoch_seconds, selection = fit(trainer, scheduler, recipe, data, progress=progress,
                                                 checkpoint_dir=checkpoint_dir, resume=resume)
-        _synchronize(classifier.device)
+        synchronize(classifier.device)
         wall = time.perf_counter() - started
     classifier.model.eval()
     history.meta.setdefault("method", name)
@@ -227,10 +229,10 @@ def _fit_epochwise(
     validation = _validation(data, recipe)
     history, seconds, best = History(), [], None
     for _ in trange(schedule.epochs, desc=type(trainer).__name__, disable=not progress):
-        _synchronize(classifier.device)
+        synchronize(classifier.device)
         started = time.perf_counter()
         trainer.fit(data.x_train, data.y_train, nb_epochs=1, batch_size=schedule.batch_size)
-        _synchronize(classifier.device)
+        synchronize(classifier.device)
         seconds.append(time.perf_counter() - started)
         summary = {"lr": classifier.optimizer.param_groups[0]["lr"], "time_s": seconds[-1]}
         if scheduler is not None:
@@ -254,10 +256,10 @@ def _fit_once(
 ) -> tuple[History, list[float], str]:
     """All epochs in one ``fit`` call (the defence's own schedule); the last epoch is kept."""
     device, epochs = trainer.get_classifier().device, recipe.schedule.epochs
-    _synchronize(device)
+    synchronize(device)
     started = time.perf_counter()
     trainer.fit(data.x_train, data.y_train, nb_epochs=epochs, batch_size=recipe.schedule.batch_size)
-    _synchronize(device)
+    synchronize(device)
     seconds = time.perf_counter() - started
     history = History()
     history.end_epoch(epoch_span=epochs, time_s=seconds)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from art_bmtad.commands import add_command
 from art_bmtad.commands.recipe_options import add_recipe_options, quiet_or_progress, recipe_from_args
 from art_bmtad.config import DEFAULT_DEFENCES, EXTRA_DEFENCES
 
@@ -37,9 +38,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     Returns:
         The new sub-parser.
     """
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers, run,
         "bench", help="train and evaluate every selected defence under one recipe; table, JSON and plots",
-        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=DESCRIPTION,
     )
     parser.add_argument("--out", type=Path, required=True, metavar="RUN_DIR", help="the run folder to write")
     chosen = parser.add_mutually_exclusive_group()
@@ -48,7 +50,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     chosen.add_argument("--all", action="store_true",
                         help=f"every built-in defence: the defaults plus {', '.join(EXTRA_DEFENCES)}")
     add_recipe_options(parser)
-    parser.set_defaults(run=run)
     return parser
 
 

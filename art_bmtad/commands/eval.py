@@ -7,6 +7,7 @@ import logging
 from fractions import Fraction
 from pathlib import Path
 
+from art_bmtad.commands import add_command
 from art_bmtad.evaluation import ATTACKS
 
 logger = logging.getLogger(__name__)
@@ -26,11 +27,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     Returns:
         The ``eval`` parser.
     """
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers, run,
         "eval",
         help="robust accuracy of a saved classifier (FGSM, PGD-20, CW-inf, AutoAttack)",
         description=_DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "--model", required=True, type=Path, metavar="PATH",
@@ -90,7 +91,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "--device", default="auto",
         help="auto (cuda if available, else cpu), cpu or cuda (default: %(default)s)",
     )
-    parser.set_defaults(run=run)
     return parser
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 
+from art_bmtad.commands import add_command
 from art_bmtad.discovery import DISABLE_AUTOLOAD_ENV, ENTRY_POINT_GROUP
 from art_bmtad.registry import KINDS, PluginInfo, list_plugins
 
@@ -23,13 +24,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     Returns:
         The new sub-parser.
     """
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers, run,
         "plugins",
         help="list plugins, their distributions and what they register",
         description=DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.set_defaults(run=run)
     return parser
 
 

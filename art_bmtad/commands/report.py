@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from art_bmtad.commands import add_command
+
 DESCRIPTION = """\
 Re-render the Markdown table (results.md, also printed) and the plots (tradeoff.png: clean versus
 AutoAttack accuracy of every defence; bmtard_balance.png: B-MTARD's temperatures and loss weights
@@ -23,12 +25,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     Returns:
         The new sub-parser.
     """
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers, run,
         "report", help="re-render a benchmark run's table and plots", description=DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="the --out folder of `art-bmtad bench`")
-    parser.set_defaults(run=run)
     return parser
 
 

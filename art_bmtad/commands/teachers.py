@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from fractions import Fraction
 
+from art_bmtad.commands import add_command
 from art_bmtad.datasets import SOURCES, load_dataset
 from art_bmtad.device import DEVICE_CHOICES
 from art_bmtad.teacher_prep import CACHE_ENV, KINDS, TeacherConfig, assess_robust_teacher, prepare_teacher
@@ -42,7 +43,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     Returns:
         The new sub-parser.
     """
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers, run,
         "teachers",
         help="train or reuse a clean / Madry / TRADES teacher",
         description=DESCRIPTION,
@@ -65,7 +67,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     output.add_argument(
         "--cache-dir", help=f"teacher cache folder (default: ${CACHE_ENV}/teachers, else ~/.cache/art-bmtad/teachers)"
     )
-    parser.set_defaults(run=run)
     return parser
 
 

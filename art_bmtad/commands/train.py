@@ -5,6 +5,7 @@ import argparse
 import logging
 from pathlib import Path
 
+from art_bmtad.commands import add_command
 from art_bmtad.commands.recipe_options import add_recipe_options, quiet_or_progress, recipe_from_args
 from typing import TYPE_CHECKING
 
@@ -48,9 +49,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     Returns:
         The new sub-parser.
     """
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers, run,
         "train", help="train one student with one defence; saves it for `art-bmtad eval`", description=DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     run_group = parser.add_mutually_exclusive_group(required=True)
     run_group.add_argument("--out", type=Path, metavar="RUN_DIR", help="the run folder to write (a new run)")
@@ -60,7 +61,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                         help="the defence: a name from `art-bmtad plugins`, or plain (default: bmtard; "
                              "with --resume: the run's own)")
     add_recipe_options(parser)
-    parser.set_defaults(run=run)
     return parser
 
 

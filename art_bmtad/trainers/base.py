@@ -34,7 +34,8 @@ from tqdm.auto import tqdm
 
 from art_bmtad import distributed
 from art_bmtad.adversarial import AdversarialBatch, pgd_linf
-from art_bmtad.checkpoints import _check_compatible
+from art_bmtad.checkpoints import check_compatible
+from art_bmtad.device import synchronize
 from art_bmtad.determinism import use_deterministic_kernels
 from art_bmtad.history import History
 from art_bmtad.teacher_report import TeacherMonitor, teacher_report
@@ -408,7 +409,7 @@ class DistillationTrainer(Trainer, abc.ABC):
     ) -> None:
         """Finite check, validation, epoch summary, epoch-wise scheduler step and model selection."""
         loop, optimizer = run.loop, self._classifier.optimizer
-        _synchronize(self.device)
+        synchronize(self.device)
         summary: dict[str, Any] = {"lr": optimizer.param_groups[0]["lr"], "time_s": time.perf_counter() - started}
         self._check_finite(run)
         if validation is not None:
@@ -557,7 +558,7 @@ class DistillationTrainer(Trainer, abc.ABC):
             raise ValueError(f"cannot resume from {path}: {'; '.join(changed)} (resume with the same data, "
                              "batch size and number of processes)")
         student = tensor_group(tensors, "student")
-        _check_compatible(student, model.state_dict(), path)
+        check_compatible(student, model.state_dict(), path)
         if (state["scheduler"] is None) != (run.scheduler is None):
             had = "had a scheduler" if state["scheduler"] is not None else "had no scheduler"
             raise ValueError(f"cannot resume from {path}: that run {had}; pass the same kind of scheduler")
@@ -770,8 +771,3 @@ def _step_scheduler(scheduler: Any, epoch_loss: float) -> None:
         scheduler.step(epoch_loss)
     else:
         scheduler.step()
-
-
-def _synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
