@@ -41,13 +41,13 @@ PRESETS: dict[str, dict[str, Any]] = {
                        "sanity_examples": 50},
     },
     "cifar10-cpu": {
-        "data": {"source": "npz", "path": str(SHARED_CIFAR10), "n_train": 2000, "val_size": 0.1},
+        "data": {"source": "npz", "path": str(SHARED_CIFAR10), "n_train": 4000, "val_size": 0.1},
         "student": {"model": "resnet10t"},
         "teachers": {
-            "robust": {"model": "resnet10t", "kind": "madry", "epochs": 6, "lr": 0.1},
-            "clean": {"model": "resnet10t", "kind": "clean", "epochs": 15, "lr": 0.1, "augment": True},
+            "robust": {"model": "resnet10t", "kind": "madry", "epochs": 8, "lr": 0.1},
+            "clean": {"model": "resnet10t", "kind": "clean", "epochs": 30, "lr": 0.1, "augment": True},
         },
-        "schedule": {"epochs": 5, "batch_size": 128, "lr": 0.1, "weight_decay": 5e-4, "milestones": [4]},
+        "schedule": {"epochs": 6, "batch_size": 128, "lr": 0.1, "weight_decay": 5e-4, "milestones": [5]},
         "evaluation": {"n_examples": 400, "apgd_steps": 25, "n_target_classes": 3, "square_queries": 250},
     },
     "cifar10-paper": {

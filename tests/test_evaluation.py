@@ -398,3 +398,22 @@ def test_full_standard_protocol_on_a_digits_mlp():
     assert accuracy["autoattack"] <= accuracy["pgd20"] + 0.05
     assert not report.failed_checks
     assert [part.name for part in report.results["autoattack"].sub_attacks] == ["apgd-ce", "apgd-t", "square"]
+
+
+def test_sanity_comparison_tolerates_random_start_noise_but_not_masking():
+    from art_bmtad.evaluation.sanity import _Comparison
+
+    subset = np.ones(50, dtype=bool)
+    compare = _Comparison(subset, allowed=1)
+    weaker = np.zeros(50, dtype=bool)
+    weaker[:14] = True
+    stronger = weaker.copy()
+    stronger[[0]] = False  # one example only the stronger attack broke
+    stronger[[20, 21, 22, 23]] = True  # four only the weaker one broke: 17 vs 14 robust, 5 disagreements
+    assert compare("more_steps", "rule", ("PGD-50", stronger), ("PGD-20", weaker)).passed  # 3 <= 2*sqrt(5)
+    everything = np.ones(50, dtype=bool)
+    nothing = np.zeros(50, dtype=bool)
+    assert not compare("fgsm_vs_pgd", "rule", ("PGD-20", everything), ("FGSM", nothing)).passed  # 50 > 2*sqrt(50)
+    more = weaker.copy()
+    more[20:30] = True  # ten more robust and no example the other way: 10 > 2*sqrt(10)
+    assert not compare("larger_eps", "rule", ("PGD @ 2eps", more), ("PGD @ eps", weaker)).passed

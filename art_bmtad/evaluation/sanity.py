@@ -83,7 +83,15 @@ def _reuse_or_run(results: dict[str, AttackResult], key: str, run: Callable[[], 
 
 
 class _Comparison:
-    """Compares robust masks on the sanity subset, allowing ``allowed`` examples of slack."""
+    """Compares robust masks on the sanity subset, allowing ``allowed`` examples of slack, or more when the two
+    attacks disagree on many examples.
+
+    Attacks with random starts disagree on borderline examples by chance. If they were equally strong, the
+    examples only the stronger one leaves robust would be half of the ``d`` disagreements, so the difference of
+    the robust counts has a spread of about ``sqrt(d)``: a difference above ``2 sqrt(d)`` (a one-sided sign test
+    at about 2 sigma) is evidence, a smaller one is noise. A masked model (say FGSM 100% robust, PGD 0%)
+    disagrees everywhere in one direction and still fails.
+    """
 
     def __init__(self, subset: np.ndarray, allowed: int) -> None:
         self.subset = subset
@@ -92,13 +100,14 @@ class _Comparison:
     def __call__(
         self, name: str, rule: str, stronger: tuple[str, np.ndarray], weaker: tuple[str, np.ndarray]
     ) -> SanityCheck:
-        """``stronger`` passes if it leaves at most ``allowed`` more examples robust than ``weaker``."""
+        """``stronger`` passes if it leaves at most the allowed slack more examples robust than ``weaker``."""
         n_stronger, n_weaker = (int(np.sum(mask & self.subset)) for _, mask in (stronger, weaker))
+        disagreements = int(np.sum((stronger[1] != weaker[1]) & self.subset))
         n = int(self.subset.sum())
         return SanityCheck(
             name=name,
             rule=rule,
-            passed=n_stronger - n_weaker <= self.allowed,
+            passed=n_stronger - n_weaker <= max(self.allowed, math.ceil(2 * math.sqrt(disagreements))),
             accuracies={stronger[0]: n_stronger / n, weaker[0]: n_weaker / n},
             n_examples=n,
         )
