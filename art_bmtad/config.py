@@ -158,6 +158,8 @@ class ScheduleConfig:
             take arrays and train without it, which the results say).
         select_by: keep the epoch with the best validation ``robust``, ``clean`` or ``sum`` accuracy
             (validation split only); ``null`` keeps the last epoch.
+        checkpoint_every: ``art-bmtad train`` also checkpoints every this many steps, not only at epoch ends
+            (distillation defences), so a killed run loses at most that many steps.
     """
 
     epochs: int = 20
@@ -169,6 +171,7 @@ class ScheduleConfig:
     gamma: float = 0.1
     augment: bool = False
     select_by: str | None = "robust"
+    checkpoint_every: int | None = None
 
 
 @dataclass

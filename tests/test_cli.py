@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import pytest
@@ -81,3 +82,39 @@ def test_resume_continues_the_run_and_a_new_run_may_not_overwrite_it(trained_run
 def test_resume_of_a_folder_without_a_run_is_an_error(tmp_path, capsys) -> None:
     assert cli.main(["--quiet", "train", "--resume", str(tmp_path)]) == 2
     assert "config.yaml" in capsys.readouterr().err
+
+
+def test_sigkill_mid_epoch_then_resume_ends_with_the_uninterrupted_student(tmp_path: Path) -> None:
+    """The check users run: `train --out A`, SIGKILL in the middle of an epoch, `train --resume A`."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import torch
+    from safetensors.torch import load_file
+
+    args = ["--preset", "smoke", "--epochs", "2", "--set", "schedule.batch_size=64", "--set",
+            "schedule.checkpoint_every=2", "--set", "teachers.robust.epochs=1", "--set", "teachers.clean.epochs=1",
+            "--cache-dir", str(tmp_path / "cache")]
+    assert cli.main(["--quiet", "train", "--out", str(tmp_path / "B"), *args]) == 0  # uninterrupted; fills the cache
+
+    killed = tmp_path / "A"
+    worker = subprocess.Popen([sys.executable, "-m", "art_bmtad", "--quiet", "train", "--out", str(killed), *args],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 180
+    while not list((killed / "checkpoints").glob("ckpt-*.safetensors")) and worker.poll() is None:
+        assert time.monotonic() < deadline, "no checkpoint appeared"
+        time.sleep(0.02)
+    worker.send_signal(signal.SIGKILL)
+    worker.wait()
+    steps = sorted(int(p.stem.split("-")[1]) for p in (killed / "checkpoints").glob("ckpt-*.safetensors"))
+    assert worker.returncode == -signal.SIGKILL and not (killed / "student.safetensors").exists()
+    assert steps and steps[-1] < 26  # killed inside the first epoch (1,617 training digits / 64 = 26 steps)
+
+    assert cli.main(["--quiet", "train", "--resume", str(killed)]) == 0
+    resumed, uninterrupted = load_file(killed / "student.safetensors"), load_file(tmp_path / "B" / "student.safetensors")
+    assert resumed.keys() == uninterrupted.keys()
+    assert all(torch.equal(resumed[key], uninterrupted[key]) for key in resumed)
+    history = [json.loads((run / "history.json").read_text()) for run in (killed, tmp_path / "B")]
+    assert history[0]["steps"] == history[1]["steps"]

@@ -216,6 +216,7 @@ def _fit_distillation(
     schedule = recipe.schedule
     trainer.fit(data.x_train, data.y_train, validation_data=_validation(data, recipe), batch_size=schedule.batch_size,
                 nb_epochs=schedule.epochs, scheduler=scheduler, checkpoint_dir=checkpoint_dir,
+                checkpoint_every=schedule.checkpoint_every if checkpoint_dir is not None else None,
                 resume=resume or None)
     history = trainer.history
     return history, [epoch["time_s"] for epoch in history.epochs], _selection_text(recipe, history)
