@@ -14,19 +14,7 @@ import torch
 
 from art_bmtad import training_state
 from art_bmtad.training_state import CheckpointError, CheckpointWarning, checkpoint_paths, read_checkpoint
-from tests.training_runs import STEPS_PER_EPOCH, assert_same_run, fit, make_trainer
-
-
-class Stop(Exception):
-    """Stands for a crash."""
-
-
-def stop_at(step_to_stop: int, exception: type[BaseException] = Stop):
-    def hook(epoch: int, step: int) -> None:
-        if step == step_to_stop:
-            raise exception()
-
-    return hook
+from tests.training_runs import STEPS_PER_EPOCH, Stop, stop_at, assert_same_run, fit, make_trainer
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:

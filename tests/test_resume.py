@@ -14,21 +14,9 @@ from art.data_generators import NumpyDataGenerator
 
 from art_bmtad.training_state import checkpoint_paths, read_checkpoint
 from tests.conftest import TinyConvNet
-from tests.training_runs import STEPS_PER_EPOCH, assert_same_run, digits, fit, make_trainer
+from tests.training_runs import STEPS_PER_EPOCH, Stop, stop_at, assert_same_run, digits, fit, make_trainer
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-class Stop(Exception):
-    """Stands for a crash."""
-
-
-def stop_at(step_to_stop: int, exception: type[BaseException] = Stop):
-    def hook(epoch: int, step: int) -> None:
-        if step == step_to_stop:
-            raise exception()
-
-    return hook
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -84,3 +84,17 @@ def _main(folder: str, threads: int) -> None:
 
 if __name__ == "__main__":
     _main(sys.argv[1], int(sys.argv[2]))
+
+
+class Stop(Exception):
+    """Stands for a crash."""
+
+
+def stop_at(step_to_stop: int, exception: type[BaseException] = Stop):
+    """An ``on_step_end`` hook that raises ``exception`` after step ``step_to_stop``."""
+
+    def hook(epoch: int, step: int) -> None:
+        if step == step_to_stop:
+            raise exception()
+
+    return hook
