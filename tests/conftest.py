@@ -52,3 +52,13 @@ def digits():
 def seeded():
     torch.manual_seed(0)
     np.random.seed(0)
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models and tensors: one intra-op thread is far faster than two on a shared 2-core machine (and a
+    subprocess started by the test uses the same). Use with ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

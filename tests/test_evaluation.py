@@ -22,13 +22,7 @@ EPS = 8 / 255
 FAST = AttackSettings(apgd_steps=20, square_queries=50, sanity_examples=60)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: one intra-op thread is far faster than two on a shared 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def as_classifier(model: torch.nn.Module, nb_classes: int) -> PyTorchClassifier:

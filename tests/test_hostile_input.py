@@ -36,12 +36,7 @@ def interrupted_run(folder: Path, at_step: int = STEPS_PER_EPOCH + 3, every: int
     return snapshot(folder)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
