@@ -17,10 +17,11 @@ process is initialised, so the trainers call them unconditionally.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 import torch.distributed as dist
@@ -80,6 +81,17 @@ def init_from_env(backend: str | None = None, timeout_s: float = 1800.0) -> Dist
     if not dist.is_initialized():
         dist.init_process_group(backend, init_method="env://", timeout=datetime.timedelta(seconds=timeout_s))
     return DistributedContext(dist.get_rank(), dist.get_world_size(), local_rank, backend, device)
+
+
+@contextlib.contextmanager
+def process_group_from_env() -> Iterator[DistributedContext | None]:
+    """:func:`init_from_env` for the duration of a command, then :func:`shutdown` (when it initialised a group)."""
+    context = init_from_env()
+    try:
+        yield context
+    finally:
+        if context is not None:
+            shutdown()
 
 
 def shutdown() -> None:

@@ -62,3 +62,11 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+TINY_BENCH = [  # the smoke preset, smaller still: a few seconds per defence
+    "--n-train", "300", "--epochs", "1", "--n-examples", "30",
+    "--set", "teachers.robust.epochs=1", "--set", "teachers.clean.epochs=1",
+    "--set", "evaluation.apgd_steps=3", "--set", "evaluation.square_queries=10",
+    "--set", "evaluation.sanity_examples=10",
+]

@@ -13,14 +13,9 @@ from art_bmtad import cli
 from art_bmtad.benchmark import read_results, train_defence
 from art_bmtad.benchmark.components import load_data
 from art_bmtad.config import DEFAULT_DEFENCES, load_recipe
+from tests.conftest import TINY_BENCH as TINY
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-TINY = [  # the smoke preset, smaller still: a few seconds per defence
-    "--n-train", "300", "--epochs", "1", "--n-examples", "30",
-    "--set", "teachers.robust.epochs=1", "--set", "teachers.clean.epochs=1",
-    "--set", "evaluation.apgd_steps=3", "--set", "evaluation.square_queries=10",
-    "--set", "evaluation.sanity_examples=10",
-]
 
 
 def teacher_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:

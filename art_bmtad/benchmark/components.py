@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from art.estimators.classification import PyTorchClassifier
 
+from art_bmtad import distributed
 from art_bmtad.adapters.timm import timm_classifier
 from art_bmtad.checkpoints import load_classifier
 from art_bmtad.config import Recipe, TeacherRecipe
@@ -112,7 +113,33 @@ def prepare_teachers(
 
     Returns:
         The teachers and their rows.
+
+    Raises:
+        RuntimeError: under torchrun, on the other ranks when rank 0 could not prepare the teachers.
+
+    Under torchrun, rank 0 prepares them first (filling the teacher cache, with progress bars); the other ranks
+    wait for it and then read the same checkpoints or cache entries, so no teacher is trained twice.
     """
+    if not distributed.is_distributed():
+        return _prepare_teachers(recipe, data, roles, device, progress)
+    failure = None
+    if distributed.is_main_process():
+        try:
+            return _prepare_teachers(recipe, data, roles, device, progress)
+        except Exception as err:
+            failure = f"rank 0 could not prepare the teachers: {type(err).__name__}: {err}"
+            raise
+        finally:
+            distributed.broadcast_object(failure)  # releases the waiting ranks, with rank 0's error if any
+    failure = distributed.broadcast_object(None)
+    if failure is not None:
+        raise RuntimeError(failure)
+    return _prepare_teachers(recipe, data, roles, device, progress=False)
+
+
+def _prepare_teachers(
+    recipe: Recipe, data: Dataset, roles: Sequence[str], device: str | torch.device | None, progress: bool
+) -> PreparedTeachers:
     prepared = PreparedTeachers()
     for role in roles:
         teacher: TeacherRecipe = getattr(recipe.teachers, role)

@@ -44,7 +44,7 @@ def _setting(results: dict[str, Any]) -> str:
         f"{evaluation['threat_model']['eps_label']}, AutoAttack {evaluation['autoattack'] or 'not run'}"
         + (f" with a reduced budget: {', '.join(evaluation['non_standard'])}" if evaluation["non_standard"] else ""),
         f"- Device: {device['type']} ({device['name']}, {device['torch_threads']} threads, "
-        f"{device['cpu_count']} cores), load average at start {_load(env)}; whole run "
+        f"{device['cpu_count']} cores){_processes(env)}, load average at start {_load(env)}; whole run "
         f"{results.get('wall_seconds', 0):.0f} s",
     ])
 
@@ -70,9 +70,22 @@ def _defence_row(defence: dict[str, Any], columns: list[tuple[str, str]]) -> str
     memory = defence["peak_memory_mib"]
     cells = [f"**{defence['name']}**", *(_percent(defence["accuracy"].get(key)) for key, _ in columns),
              str(defence["selected_epoch"]), f"{defence['train_seconds']:.1f}", f"{defence['seconds_per_epoch']:.2f}",
-             DASH if memory is None else f"{memory:.0f}",
-             "" if defence["sanity_passed"] else f"**sanity check failed: {', '.join(defence['failed_checks'])}**"]
+             DASH if memory is None else f"{memory:.0f}", _defence_notes(defence)]
     return "| " + " | ".join(cells) + " |"
+
+
+def _defence_notes(defence: dict[str, Any]) -> str:
+    notes = []
+    if defence.get("processes", 1) > 1:
+        notes.append(f"{defence['processes']} processes (DDP)")
+    if not defence["sanity_passed"]:
+        notes.append(f"**sanity check failed: {', '.join(defence['failed_checks'])}**")
+    return "; ".join(notes)
+
+
+def _processes(env: dict[str, Any]) -> str:
+    processes = env.get("processes", 1)
+    return f", torchrun with {processes} processes" if processes > 1 else ""
 
 
 def _selection(defences: list[dict[str, Any]]) -> str:

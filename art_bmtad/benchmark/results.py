@@ -3,12 +3,14 @@
 Layout (``format`` ``art-bmtad-bench/1``)::
 
     {"format", "created", "wall_seconds", "seed", "config": <resolved recipe>,
-     "environment": {"versions": {torch, art, timm, art_bmtad, numpy, python}, "device": {...}, "load_average"},
+     "environment": {"versions": {torch, art, timm, art_bmtad, numpy, python}, "device": {...}, "load_average",
+                     "processes": the torchrun world size (1 without torchrun)},
      "evaluation": {threat model, n_examples, autoattack, settings, non_standard budgets, attack labels},
      "teachers": [{role, model, kind, source, path, prepare_seconds, accuracy: {clean[, pgd20]}, mean_entropy}],
      "defences": [{name, accuracy: {clean, fgsm, pgd20, cw, autoattack, worst_case}, sanity_passed,
                    failed_checks, train_seconds, seconds_per_epoch, wall_seconds, epochs, selected_epoch,
                    selection, peak_memory_mib, memory_kind, evaluation_seconds, history, checkpoint, notes,
+                   processes: 1, or the world size for a defence trained with DistributedDataParallel,
                    report: <full RobustnessReport.to_dict()>}]}
 
 Accuracies are fractions in [0, 1]; times are seconds; paths are relative to the run folder.
@@ -28,6 +30,7 @@ import numpy as np
 import timm
 import torch
 
+from art_bmtad import distributed
 from art_bmtad.evaluation import RobustnessReport
 
 FORMAT = "art-bmtad-bench/1"
@@ -40,6 +43,7 @@ def environment(device: torch.device) -> dict[str, Any]:
         "versions": versions(),
         "device": describe_device(device),
         "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        "processes": distributed.world_size(),
     }
 
 

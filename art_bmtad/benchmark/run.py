@@ -7,8 +7,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import torch
 from tqdm.auto import tqdm
 
+from art_bmtad import distributed
 from art_bmtad.benchmark import components
 from art_bmtad.benchmark.components import TEACHER_ATTACKS, PreparedTeachers
 from art_bmtad.benchmark.plots import BALANCE_FILE, HIGHLIGHT, TRADEOFF_FILE, plot_balance, plot_tradeoff
@@ -23,7 +25,7 @@ from art_bmtad.benchmark.results import (
     teacher_entry,
     write_results,
 )
-from art_bmtad.benchmark.training import TrainedDefence, teachers_needed, train_defence
+from art_bmtad.benchmark.training import DISTILLATION_TEACHERS, TrainedDefence, teachers_needed, train_defence
 from art_bmtad.checkpoints import save_classifier
 from art_bmtad.config import RECIPE_FILE, Recipe, write_recipe
 from art_bmtad.datasets import Dataset
@@ -36,7 +38,9 @@ HISTORY_FILE = "history.json"
 STUDENT_STEM = "student"
 
 
-def run_benchmark(recipe: Recipe, run_dir: str | Path, *, progress: bool = True) -> dict[str, Any]:
+def run_benchmark(
+    recipe: Recipe, run_dir: str | Path, *, progress: bool = True, device: str | torch.device | None = None
+) -> dict[str, Any] | None:
     """Train and evaluate every defence of ``recipe`` and write the run folder.
 
     The folder gets ``config.yaml`` (the resolved recipe, first), one sub-folder per defence with its
@@ -44,30 +48,41 @@ def run_benchmark(recipe: Recipe, run_dir: str | Path, *, progress: bool = True)
     ``results.json`` (rewritten after every defence, so an interrupted run keeps what it finished),
     ``results.md``, ``tradeoff.png`` and, when B-MTARD ran, ``bmtard_balance.png``.
 
+    Under torchrun (a process group is initialised), every rank first trains the distillation defences together
+    with DistributedDataParallel; then the other ranks are done, and rank 0 alone trains the rest (ART's trainers
+    are single-process), evaluates everything and writes the folder. Each defence's ``processes`` says which.
+
     Args:
         recipe: a checked recipe (:func:`art_bmtad.config.load_recipe`).
         run_dir: the run folder (created).
-        progress: progress bars.
+        progress: progress bars (rank 0 only).
+        device: where to train and evaluate (default ``recipe.device``; under torchrun, this rank's device).
 
     Returns:
-        The results (as written to ``results.json``).
+        The results (as written to ``results.json``); ``None`` on the ranks other than 0.
     """
     started = time.perf_counter()
     run_dir = Path(run_dir)
+    main = distributed.is_main_process()
+    progress = progress and main
     components.apply_runtime(recipe)
-    device = resolve_device(recipe.device)
-    write_recipe(recipe, run_dir / RECIPE_FILE)
-    results: dict[str, Any] = {"format": FORMAT, "created": now(), "seed": recipe.seed, "config": recipe.to_dict(),
-                               "environment": environment(device), "teachers": [], "defences": []}
+    device = torch.device(device) if device is not None else resolve_device(recipe.device)
+    if main:
+        write_recipe(recipe, run_dir / RECIPE_FILE)
     data = components.load_data(recipe)
     logger.info("data %s: %d train, %d validation, %d test", data.name, len(data.x_train), len(data.x_val),
                 len(data.x_test))
     teachers = components.prepare_teachers(recipe, data, teachers_needed(recipe.defences), device=device,
                                            progress=progress)
+    trained_together = {name: _train(name, recipe, data, teachers, device, progress)
+                        for name in recipe.defences if name in DISTILLATION_TEACHERS and distributed.is_distributed()}
+    if not main:
+        return None
+    results: dict[str, Any] = {"format": FORMAT, "created": now(), "seed": recipe.seed, "config": recipe.to_dict(),
+                               "environment": environment(device), "teachers": [], "defences": []}
     results["teachers"] = _teacher_rows(teachers, data, recipe)
     for name in tqdm(recipe.defences, desc="defences", disable=not progress):
-        logger.info("training %s", name)
-        trained = train_defence(name, recipe, data, teachers.classifiers, device=device, progress=progress)
+        trained = trained_together.pop(name, None) or _train(name, recipe, data, teachers, device, progress)
         entry, report = _evaluate_defence(trained, data, recipe, run_dir)
         results["defences"].append(entry)
         results.setdefault("evaluation", evaluation_summary(report))
@@ -108,6 +123,12 @@ def save_trained(trained: TrainedDefence, folder: Path, **meta: Any) -> dict[str
                                  selected_epoch=trained.selected_epoch, **meta)
     history = trained.history.save_json(folder / HISTORY_FILE)
     return {"checkpoint": str(checkpoint), "history": str(history)}
+
+
+def _train(name: str, recipe: Recipe, data: Dataset, teachers: PreparedTeachers, device: torch.device,
+           progress: bool) -> TrainedDefence:
+    logger.info("training %s", name)
+    return train_defence(name, recipe, data, teachers.classifiers, device=device, progress=progress)
 
 
 def _evaluate_defence(trained: TrainedDefence, data: Dataset, recipe: Recipe, run_dir: Path) -> tuple[dict, Any]:

@@ -30,6 +30,7 @@ from art.defences.trainer import Trainer
 from art.estimators.classification import PyTorchClassifier
 from tqdm.auto import trange
 
+from art_bmtad import distributed
 from art_bmtad.adversarial import AdversarialBatch, pgd_linf
 from art_bmtad.augment import random_crop_flip
 from art_bmtad.benchmark.components import CLEAN, ROBUST, build_scheduler, build_student
@@ -79,6 +80,7 @@ class TrainedDefence:
         selection: how it was chosen, in words.
         memory: peak memory while training.
         notes: settings of the recipe this defence could not follow.
+        processes: how many processes trained it together (DistributedDataParallel under torchrun).
     """
 
     name: str
@@ -90,6 +92,7 @@ class TrainedDefence:
     selection: str
     memory: PeakMemory
     notes: list[str] = field(default_factory=list)
+    processes: int = 1
 
     @property
     def train_seconds(self) -> float:
@@ -112,6 +115,7 @@ class TrainedDefence:
             "selection": self.selection,
             **self.memory.to_dict(),
             "notes": list(self.notes),
+            "processes": self.processes,
         }
 
 
@@ -168,8 +172,9 @@ def train_defence(
     classifier.model.eval()
     history.meta.setdefault("method", name)
     selected = int(history.meta.get("selected_epoch", len(epoch_seconds)))
+    processes = distributed.world_size() if isinstance(trainer, DistillationTrainer) else 1
     return TrainedDefence(name, classifier, history, epoch_seconds, wall, selected, selection, memory,
-                          _notes(name, trainer, recipe))
+                          _notes(name, trainer, recipe), processes)
 
 
 def build_defence(

@@ -18,6 +18,10 @@ every model gets the same evaluation on the test split.
 Defences: {', '.join(DEFAULT_DEFENCES)} by default; {', '.join(EXTRA_DEFENCES)} when asked
 (--defences or --all); any defence a plugin registers (see `art-bmtad plugins`).
 
+Under torchrun (`torchrun --nproc_per_node N -m art_bmtad bench ...`) the distillation defences train on all
+processes with DistributedDataParallel (the batch size stays the global batch); ART's trainers, which are
+single-process, then train on rank 0 alone, which also evaluates everything and writes the run folder.
+
 The run folder (--out) gets config.yaml (the resolved recipe: re-run with --config), results.json
 (config, versions, device, seed, every accuracy, training time, seconds per epoch, peak memory),
 results.md (printed at the end), tradeoff.png, bmtard_balance.png and one folder per defence with its
@@ -62,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
     Returns:
         0.
     """
+    from art_bmtad import distributed
     from art_bmtad.benchmark import run_benchmark, render_run
 
     progress = quiet_or_progress(args)
@@ -71,6 +76,8 @@ def run(args: argparse.Namespace) -> int:
     elif args.all:
         extra["defences"] = [*DEFAULT_DEFENCES, *EXTRA_DEFENCES]
     recipe = recipe_from_args(args, extra)
-    results = run_benchmark(recipe, args.out, progress=progress)
-    print(render_run(args.out, results), end="")
+    with distributed.process_group_from_env() as context:
+        results = run_benchmark(recipe, args.out, progress=progress, device=context and context.device)
+    if results is not None:  # rank 0 (or a single process)
+        print(render_run(args.out, results), end="")
     return 0

@@ -78,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
     """
     from art_bmtad import distributed
     from art_bmtad.benchmark import save_trained, train_defence
-    from art_bmtad.benchmark.components import apply_runtime, load_data
+    from art_bmtad.benchmark.components import apply_runtime, load_data, prepare_teachers
+    from art_bmtad.benchmark.training import teachers_needed
     from art_bmtad.config import write_recipe
     from art_bmtad.device import resolve_device
 
@@ -86,8 +87,7 @@ def run(args: argparse.Namespace) -> int:
     run_dir = args.resume or args.out
     recipe = _recipe(args, run_dir)
     _check_run_dir(run_dir, resume=args.resume is not None)
-    context = distributed.init_from_env()
-    try:
+    with distributed.process_group_from_env() as context:
         device = context.device if context is not None else resolve_device(recipe.device)
         apply_runtime(recipe)
         main = distributed.is_main_process()
@@ -95,16 +95,14 @@ def run(args: argparse.Namespace) -> int:
             write_recipe(recipe, run_dir / RECIPE_FILE)
         data = load_data(recipe)
         name = recipe.defences[0]
-        teachers = _prepare_teachers_once(recipe, data, name, device, progress and main)
-        trained = train_defence(name, recipe, data, teachers, device=device, progress=progress,
+        _check_distributable(name)
+        teachers = prepare_teachers(recipe, data, teachers_needed([name]), device=device, progress=progress)
+        trained = train_defence(name, recipe, data, teachers.classifiers, device=device, progress=progress,
                                 checkpoint_dir=_checkpoint_dir(name, run_dir), resume=args.resume is not None)
         if main:
             save_trained(trained, run_dir, recipe=recipe.to_dict())
             print(f"{name}: student saved in {run_dir} ({trained.selection}; {trained.train_seconds:.1f} s of "
                   f"training). Evaluate it with: {eval_command(recipe, run_dir)}")
-    finally:
-        if context is not None:
-            distributed.shutdown()
     return 0
 
 
@@ -130,6 +128,17 @@ def _check_run_dir(run_dir: Path, *, resume: bool) -> None:
         raise FileNotFoundError(f"--resume {run_dir}: no checkpoints in {checkpoints}")
 
 
+def _check_distributable(name: str) -> None:
+    """Under torchrun only the distillation defences train with DistributedDataParallel; ART's trainers would
+    train the whole student on every rank."""
+    from art_bmtad import distributed
+    from art_bmtad.benchmark.training import DISTILLATION_TEACHERS
+
+    if distributed.is_distributed() and name not in DISTILLATION_TEACHERS:
+        raise ValueError(f"{name!r} trains in one process (only {', '.join(DISTILLATION_TEACHERS)} train with "
+                         f"DistributedDataParallel); launch it without torchrun")
+
+
 def _checkpoint_dir(name: str, run_dir: Path) -> Path | None:
     from art_bmtad.benchmark.training import DISTILLATION_TEACHERS
 
@@ -138,22 +147,6 @@ def _checkpoint_dir(name: str, run_dir: Path) -> Path | None:
                     name)
         return None
     return run_dir / CHECKPOINTS
-
-
-def _prepare_teachers_once(recipe: Recipe, data: Dataset, name: str, device: torch.device, progress: bool
-                           ) -> dict[str, PyTorchClassifier]:
-    """Teachers for ``name``; under torchrun rank 0 fills the teacher cache first and the others then read it."""
-    from art_bmtad import distributed
-    from art_bmtad.benchmark.components import prepare_teachers
-    from art_bmtad.benchmark.training import teachers_needed
-
-    roles = teachers_needed([name])
-    prepared = prepare_teachers(recipe, data, roles, device=device, progress=progress) \
-        if distributed.is_main_process() else None
-    distributed.broadcast_object(None)  # a barrier: the other ranks wait for rank 0's teachers
-    if prepared is None:
-        prepared = prepare_teachers(recipe, data, roles, device=device, progress=False)
-    return prepared.classifiers
 
 
 def eval_command(recipe: Recipe, run_dir: Path) -> str:
