@@ -1,5 +1,6 @@
 """One rank of the distributed test: ``torchrun --standalone --nproc_per_node 2 -m tests.distributed_worker OUT
-[MODE]`` with MODE ``full`` (default), ``stop`` (crash after step 7, in epoch 2) or ``resume``.
+[MODE]`` with MODE ``full`` (default), ``stop`` (crash after step 7, in epoch 2), ``sigterm`` (rank 1 sends
+SIGTERM to torchrun after step 5) or ``resume``.
 
 Trains a BatchNorm-free student with deterministic PGD (no random start) and writes this rank's final weights,
 history and balancer state to ``OUT/rank<r>.safetensors`` / ``.json`` (test output; the trainer itself writes
@@ -8,9 +9,12 @@ checkpoints on rank 0 only, into ``OUT/checkpoints``).
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import safetensors.torch
@@ -36,7 +40,8 @@ class MLP(torch.nn.Module):
         return self.head(torch.relu(self.hidden(x.flatten(1))))
 
 
-def train(checkpoint_dir: Path | None = None, stop_at: int | None = None) -> AdversarialTrainerBMTARDPyTorch:
+def train(checkpoint_dir: Path | None = None, on_step_end: Callable[[int, int], None] | None = None
+          ) -> AdversarialTrainerBMTARDPyTorch:
     """The same run in one process or in each rank of a distributed one."""
     data = load_digits()
     x, y = (data.images / 16.0).astype(np.float32)[:, None], data.target.astype(np.int64)
@@ -50,8 +55,8 @@ def train(checkpoint_dir: Path | None = None, stop_at: int | None = None) -> Adv
                                               temperature_lr=0.05, verbose=False)
     seen = trainer.training_samples_seen = []  # per training forward (the attack runs in eval mode)
     student.model.register_forward_pre_hook(lambda m, args: seen.append(len(args[0])) if m.training else None)
-    if stop_at is not None:
-        trainer.on_step_end = lambda epoch, step: _crash() if step == stop_at else None
+    if on_step_end is not None:
+        trainer.on_step_end = on_step_end
     torch.manual_seed(7)
     np.random.seed(7)
     trainer.fit(x[:N_TRAIN], y[:N_TRAIN], validation_data=(x[1600:1640], y[1600:1640]), batch_size=BATCH,
@@ -61,8 +66,19 @@ def train(checkpoint_dir: Path | None = None, stop_at: int | None = None) -> Adv
     return trainer
 
 
-def _crash() -> None:
-    raise RuntimeError("simulated crash")
+def _crash(epoch: int, step: int) -> None:
+    if step == 7:
+        raise RuntimeError("simulated crash")
+
+
+def _terminate_launcher(epoch: int, step: int) -> None:
+    """On rank 1 after step 5: SIGTERM to torchrun, which forwards it to both ranks; wait for it to arrive."""
+    if step == 5 and distributed.rank() == 1:
+        os.kill(os.getppid(), signal.SIGTERM)
+        time.sleep(2)
+
+
+MODES = {"full": None, "resume": None, "stop": _crash, "sigterm": _terminate_launcher}
 
 
 def summary(trainer: AdversarialTrainerBMTARDPyTorch) -> dict[str, Any]:
@@ -78,7 +94,7 @@ def main(out: str, mode: str = "full") -> None:
     context = distributed.init_from_env()
     assert context is not None and context.backend == "gloo", context
     out_dir = Path(out)
-    trainer = train(out_dir / "checkpoints", stop_at=7 if mode == "stop" else None)
+    trainer = train(out_dir / "checkpoints", MODES[mode])
     state = {k: v.detach().clone().contiguous() for k, v in trainer.get_classifier().model.state_dict().items()}
     safetensors.torch.save_file(state, str(out_dir / f"rank{context.rank}.safetensors"))
     (out_dir / f"rank{context.rank}.json").write_text(json.dumps(summary(trainer)))

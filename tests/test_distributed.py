@@ -108,6 +108,19 @@ def test_a_crashed_distributed_run_resumes_exactly(two_ranks, tmp_path):
         assert resumed_summary["temperatures"] == summary_full["temperatures"]
 
 
+def test_sigterm_to_torchrun_stops_every_rank_after_the_same_step_saved_and_resumable(two_ranks, tmp_path):
+    """torchrun forwards SIGTERM (and Ctrl-C) to every worker: they finish the step, agree, save it together."""
+    _, [(weights, summary_full), _] = two_ranks
+    stopped = worker(tmp_path, "sigterm")
+    assert stopped.returncode != 0 and "SIGTERM; finishing this step, saving a checkpoint" in stopped.stderr
+    assert [p.name for p in checkpoint_paths(tmp_path / "checkpoints")][-1] == "ckpt-000000005.safetensors"
+    done = worker(tmp_path, "resume")
+    assert done.returncode == 0, done.stderr[-4000:]
+    for resumed_weights, resumed_summary in results(tmp_path):
+        assert all(torch.equal(resumed_weights[key], weights[key]) for key in weights)
+        assert resumed_summary["history"] == summary_full["history"]
+
+
 # ----------------------------------------------------------------------------- the CLI under torchrun
 @pytest.mark.slow
 def test_bench_under_torchrun_trains_distillation_on_all_ranks_and_the_rest_on_rank_zero(tmp_path):

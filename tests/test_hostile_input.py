@@ -199,20 +199,21 @@ def test_nan_is_caught_at_the_epoch_end_without_checkpoints(tmp_path):
     assert not trainer.history.epochs
 
 
-@pytest.mark.parametrize("how", ["exception", "signal"])
+@pytest.mark.parametrize("how", ["exception", "SIGINT", "SIGTERM"])
 def test_ctrl_c_saves_the_last_step_and_resumes_exactly(tmp_path, reference, how):
     trainer, scheduler = make_trainer()
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
 
     def hook(epoch: int, step: int) -> None:
         if step == 5:
             if how == "exception":
                 raise KeyboardInterrupt
-            os.kill(os.getpid(), signal.SIGINT)  # handled after this step: the step is finished, then saved
+            os.kill(os.getpid(), signal.Signals[how])  # handled after this step: the step is finished, then saved
 
     trainer.on_step_end = hook
     with pytest.raises(KeyboardInterrupt):
         fit(trainer, scheduler, checkpoint_dir=tmp_path)  # epoch ends only: the save comes from the interrupt
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert handlers == {signum: signal.getsignal(signum) for signum in handlers}  # the caller's handlers are back
     assert [p.name for p in checkpoint_paths(tmp_path)] == ["ckpt-000000005.safetensors"]
     resumed, scheduler = make_trainer(seed=5)
     fit(resumed, scheduler, resume=tmp_path)

@@ -32,7 +32,9 @@ distillation defences, training checkpoints in {CHECKPOINTS}/ after every epoch.
 continues with `art-bmtad train --resume RUN_DIR` (same recipe; --epochs may extend it).
 
 Under torchrun (e.g. `torchrun --nproc_per_node 4 -m art_bmtad train ...`) the process group is set
-up from torchrun's environment and the batch size stays the global batch.
+up from torchrun's environment and the batch size stays the global batch; only the distillation
+defences train distributed. Ctrl-C or SIGTERM finishes the current step, saves it and stops (under
+torchrun, on every rank after the same step); --resume continues from there.
 
 Examples:
   art-bmtad train --preset smoke --out runs/student

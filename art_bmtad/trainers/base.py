@@ -59,6 +59,8 @@ logger = logging.getLogger(__name__)
 SELECTION_METRICS = {"robust": ("val_pgd_acc",), "clean": ("val_clean_acc",), "sum": ("val_clean_acc", "val_pgd_acc")}
 GAUSSIAN_START = 0.001
 """Standard deviation of the MTARD family's attack start ``x + 0.001 * N(0, 1)``."""
+STOP_SIGNALS = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
+"""Signals that stop a checkpointed run after its current step, with the handler each gets back afterwards."""
 
 
 @dataclass(frozen=True)
@@ -597,34 +599,53 @@ class DistillationTrainer(Trainer, abc.ABC):
     # ----------------------------------------------------------------- interrupts
     @contextlib.contextmanager
     def _interrupts_deferred(self, enabled: bool) -> Iterator[None]:
-        """While checkpointing in one process, a first Ctrl-C finishes the current step, which is then saved."""
-        self._interrupted = False
-        if not enabled or distributed.is_distributed() or threading.current_thread() is not threading.main_thread():
+        """While checkpointing, Ctrl-C (SIGINT) or SIGTERM finishes the current step, which is then saved.
+
+        In one process a second Ctrl-C stops at once, unsaved. Under torchrun every rank gets the signal (from the
+        terminal, and again from torchrun, which forwards it and escalates to SIGKILL after its own timeout), so
+        repeats are ignored; after every step the ranks agree (one all-reduce) to stop after the same step, which
+        they then save together.
+        """
+        self._interrupted = self._stop_agreed = False
+        self._deferring = enabled and threading.current_thread() is threading.main_thread()
+        if not self._deferring:
             yield
             return
+        together = distributed.is_distributed()
 
         def request_stop(signum: int, frame: Any) -> None:
-            if self._interrupted:  # a second Ctrl-C stops at once, unsaved
-                raise KeyboardInterrupt
+            if self._interrupted:
+                if together:
+                    return
+                raise KeyboardInterrupt  # a second Ctrl-C stops at once, unsaved
             self._interrupted = True
-            logger.warning("%s: interrupted; finishing this step, saving a checkpoint and stopping "
-                           "(Ctrl-C again stops at once without saving)", self.method)
+            logger.warning("%s: %s; finishing this step, saving a checkpoint and stopping%s", self.method,
+                           signal.Signals(signum).name, "" if together else " (Ctrl-C again stops at once, unsaved)")
 
-        previous = signal.signal(signal.SIGINT, request_stop)
+        previous = {signum: signal.signal(signum, request_stop) for signum in STOP_SIGNALS}
         try:
             yield
         finally:
-            signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
+            for signum, handler in previous.items():
+                signal.signal(signum, STOP_SIGNALS[signum] if handler is None else handler)
 
     def _stop_if_interrupted(self) -> None:
-        if self._interrupted:
+        """Raise ``KeyboardInterrupt`` after a completed step when this process (or, under torchrun, any rank) was
+        interrupted."""
+        if not self._deferring:
+            return
+        stop = self._interrupted
+        if distributed.is_distributed():
+            stop = not distributed.all_ranks_agree(not stop, self.device)
+        if stop:
+            self._stop_agreed = True
             raise KeyboardInterrupt
 
     def _save_on_interrupt(self, run: _Run, consistent: bool) -> None:
         if run.store is None:
             return
-        if distributed.is_distributed():
-            logger.warning("%s: interrupted; distributed runs continue from their last periodic checkpoint in %s",
+        if distributed.is_distributed() and not self._stop_agreed:  # one rank alone cannot save: saving is collective
+            logger.warning("%s: interrupted on this rank only; the run continues from its last checkpoint in %s",
                            self.method, run.store.folder)
             return
         if not consistent:
