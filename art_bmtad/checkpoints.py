@@ -31,6 +31,7 @@ from safetensors import SafetensorError
 from torch import nn
 
 from art_bmtad.adapters.timm import ModelSpec, model_spec, timm_classifier
+from art_bmtad.json_documents import read_json_document
 
 TORCH_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt")
 WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "net", "last")
@@ -187,15 +188,8 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
         ValueError: It is not valid JSON or not an art-bmtad checkpoint description.
     """
     json_path = Path(path).with_suffix(".json")
-    if not json_path.is_file():
-        raise FileNotFoundError(f"checkpoint metadata not found: {json_path}")
-    try:
-        meta = json.loads(json_path.read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{json_path} is not valid JSON: {err}") from err
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise ValueError(f"{json_path} is not an art-bmtad checkpoint description (format {FORMAT!r})")
-    return meta
+    return read_json_document(json_path, FORMAT, "art-bmtad checkpoint description",
+                              f"checkpoint metadata not found: {json_path}")
 
 
 def verify_sha256(path: str | Path, expected: str) -> None:

@@ -228,3 +228,17 @@ def test_failed_save_leaves_the_earlier_files_intact(tmp_path, monkeypatch):
     assert {name: (tmp_path / name).read_bytes() for name in good} == good
     monkeypatch.undo()
     assert not torch.equal(load_classifier(tmp_path).model.fc.weight, classifier.model.fc.weight)
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"\xff\xfe not text", "is not valid JSON"),
+    (b"{\"name\": ", "is not valid JSON"),
+    (b"[1, 2]", "is not an art-bmtad checkpoint description"),
+    (b"{\"format\": \"something-else\"}", "is not an art-bmtad checkpoint description"),
+])
+def test_a_damaged_or_foreign_description_is_named(tmp_path, content, message):
+    (tmp_path / "m.json").write_bytes(content)
+    with pytest.raises(ValueError, match=message):
+        read_metadata(tmp_path / "m.safetensors")
+    with pytest.raises(FileNotFoundError, match="checkpoint metadata not found"):
+        read_metadata(tmp_path / "other.safetensors")

@@ -32,6 +32,7 @@ import torch
 
 from art_bmtad import distributed
 from art_bmtad.evaluation import RobustnessReport
+from art_bmtad.json_documents import read_json_document
 
 FORMAT = "art-bmtad-bench/1"
 RESULTS_FILE = "results.json"
@@ -124,13 +125,5 @@ def read_results(run_dir: str | Path) -> dict[str, Any]:
         FileNotFoundError: no ``results.json`` in ``run_dir``.
         ValueError: it is not an art-bmtad benchmark result.
     """
-    path = Path(run_dir) / RESULTS_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"no {RESULTS_FILE} in {run_dir}: is it the --out folder of `art-bmtad bench`?")
-    try:
-        results = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path} is not valid JSON: {err}") from err
-    if not isinstance(results, dict) or results.get("format") != FORMAT:
-        raise ValueError(f"{path} is not an art-bmtad benchmark result (format {FORMAT!r})")
-    return results
+    return read_json_document(Path(run_dir) / RESULTS_FILE, FORMAT, "art-bmtad benchmark result",
+                              f"no {RESULTS_FILE} in {run_dir}: is it the --out folder of `art-bmtad bench`?")
