@@ -19,7 +19,7 @@ demo: $(STAMP)
 	$(VENV)/bin/art-bmtad bench --preset smoke --out runs/demo
 
 bench-speed: $(STAMP)
-	$(PY) benchmarks/epoch_speed.py
+	$(PY) benchmarks/epoch_speed.py --n 256 --batch-size 128 --repeats 4
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -7,6 +7,7 @@ attack plus two teacher forwards and one extra student pass. ART's Madry trainer
 
     python benchmarks/epoch_speed.py                       # CPU, small timm ResNet, 512 images
     python benchmarks/epoch_speed.py --device cuda --model resnet18 --n 10240 --batch-size 256 --amp
+    python benchmarks/epoch_speed.py --breakdown             # seconds per attack / training / teacher pass
 
 Timing is honest: a warm-up pass first, device synchronised before reading the clock, mean and spread over
 ``--repeats`` epochs. Results go to stdout as a table and to ``--out`` as JSON with the configuration and
@@ -33,6 +34,7 @@ from art.estimators.classification import PyTorchClassifier
 import art_bmtad
 from art_bmtad import AdversarialTrainerBMTARDPyTorch
 from art_bmtad.adapters import timm_classifier
+from art_bmtad.adversarial import parameters_frozen
 from art_bmtad.device import resolve_device, synchronize
 from art_bmtad.teachers import classifier_logits
 
@@ -81,6 +83,57 @@ def plain_pgd_at_epoch(student: PyTorchClassifier, x: torch.Tensor, y: torch.Ten
         optimizer.step()
 
 
+def pass_breakdown(student: PyTorchClassifier, teacher: PyTorchClassifier, x: torch.Tensor, y: torch.Tensor,
+                   device: torch.device, repeats: int) -> dict[str, float]:
+    """Seconds of each kind of pass one training step is made of, on one batch: where an epoch's time goes.
+
+    A plain PGD-AT step is ``MAX_ITER`` attack passes + 1 training pass; a B-MTARD step is ``MAX_ITER`` attack
+    passes + 2 training passes + 2 teacher forwards, so its expected cost relative to the plain loop follows.
+    """
+    model, labels = student.model, F.one_hot(y, student.nb_classes).float()
+
+    def art_attack_pass() -> None:  # what B-MTARD's PGD runs: ART's loss_gradient with the weights frozen
+        with parameters_frozen(model):
+            student.loss_gradient(x, labels)
+
+    def autograd_attack_pass() -> None:  # what the plain loop runs: input gradient only
+        x_adv = x.detach().requires_grad_(True)
+        torch.autograd.grad(F.cross_entropy(classifier_logits(student, x_adv), y), x_adv)
+
+    def training_pass() -> None:  # forward in train mode and backward to the weights
+        model.train()
+        F.cross_entropy(classifier_logits(student, x, fit=True), y).backward()
+        model.eval()
+
+    def teacher_forward() -> None:
+        with torch.inference_mode():
+            classifier_logits(teacher, x)
+
+    model.eval()
+    passes = {"attack pass (ART loss_gradient)": art_attack_pass, "attack pass (autograd.grad)": autograd_attack_pass,
+              "student training pass": training_pass, "teacher forward": teacher_forward}
+    seconds = {}
+    for name, run_pass in passes.items():
+        run_pass()
+        synchronize(device)
+        started = time.perf_counter()
+        for _ in range(repeats):
+            run_pass()
+        synchronize(device)
+        seconds[name] = (time.perf_counter() - started) / repeats
+    model.zero_grad(set_to_none=True)
+    return seconds
+
+
+def print_breakdown(seconds: dict[str, float]) -> None:
+    for name, value in seconds.items():
+        print(f"{name:<34}{value:>8.3f} s")
+    attack, train = seconds["attack pass (ART loss_gradient)"], seconds["student training pass"]
+    plain = MAX_ITER * seconds["attack pass (autograd.grad)"] + train
+    bmtard = MAX_ITER * attack + 2 * train + 2 * seconds["teacher forward"]
+    print(f"expected B-MTARD step / plain step from these passes: {bmtard / plain:.2f}")
+
+
 def time_epochs(runs: dict[str, Callable[[], None]], device: torch.device, repeats: int) -> dict[str, list[float]]:
     """Seconds per epoch of each run: one warm-up epoch each, then the timed epochs interleaved (plain, bmtard,
     ..., plain, bmtard, ...) so that a change in machine load hits every method alike."""
@@ -112,12 +165,18 @@ def main() -> None:
     parser.add_argument("--methods", default="plain,bmtard,art-madry", help="comma-separated subset")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="CIFAR-10 .npz (random images if absent)")
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="instead of epochs, time each kind of pass on one batch, fp32 (attack, training, teacher)")
     args = parser.parse_args()
 
     device = resolve_device(args.device)
     x, y = load_images(args.data, args.n)
     teacher_args = argparse.Namespace(**{**vars(args), "model": args.teacher_model or args.model})
     teachers = [make_student(teacher_args, device), make_student(teacher_args, device)]
+    if args.breakdown:
+        batch = [torch.from_numpy(a[: args.batch_size]).to(device) for a in (x, y)]
+        print_breakdown(pass_breakdown(make_student(args, device), teachers[0], *batch, device, max(args.repeats, 3)))
+        return
 
     def bmtard_epoch(student: PyTorchClassifier) -> Callable[[], None]:
         trainer = AdversarialTrainerBMTARDPyTorch(student, robust_teacher=teachers[0], clean_teacher=teachers[1],

@@ -43,3 +43,5 @@ for bs in 128 256; do
       --channels-last --methods plain,bmtard --repeats 2 --out "$OUT/speed_bs${bs}${amp:+_bf16}.json"
   done
 done
+$PY benchmarks/epoch_speed.py --device cuda --model resnet18 --batch-size 128 --channels-last --breakdown \
+  | tee "$OUT/breakdown_bs128.txt"
