@@ -307,6 +307,25 @@ def test_amp_and_channels_last_paths_run_on_cpu(digits, seeded):
     assert student_net.features[0].weight.is_contiguous(memory_format=torch.channels_last)
 
 
+@pytest.mark.slow
+def test_compiled_student_trains_like_the_eager_one_and_keeps_plain_weight_names(digits):
+    """``compile_student=True`` (torch.compile, inductor on CPU) changes speed, not results or checkpoints."""
+    x, y = digits
+    weights = []
+    for compiled in (False, True):
+        torch.manual_seed(0)
+        robust, clean, student_net = TinyConvNet(), TinyConvNet(), TinyConvNet()
+        trainer = AdversarialTrainerBMTARDPyTorch(make_classifier(student_net), robust_teacher=robust,
+                                                  clean_teacher=clean, compile_student=compiled, verbose=False)
+        torch.manual_seed(3)
+        trainer.fit(x[:128], y[:128], batch_size=64, nb_epochs=1)
+        assert (getattr(trainer._student_forward, "_orig_mod", None) is student_net) == compiled
+        weights.append(student_net.state_dict())
+    assert weights[0].keys() == weights[1].keys()  # no "_orig_mod." prefixes in what gets saved
+    for key, value in weights[0].items():
+        assert torch.allclose(value, weights[1][key], atol=1e-5), key
+
+
 def test_eps_is_measured_in_clip_value_space(digits):
     x, y = digits[0][:32] * 255.0, digits[1][:32]
     student_net = TinyConvNet()
