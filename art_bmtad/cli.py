@@ -8,6 +8,8 @@ import sys
 from typing import Sequence
 
 COMMANDS = ("train", "eval", "bench", "teachers", "report", "plugins")
+INTERRUPTED = 130
+"""Exit status after Ctrl-C or SIGTERM (the shell's 128 + SIGINT)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,6 +39,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, FileNotFoundError, KeyError) as err:
         print(f"art-bmtad {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM; a checkpointed run has saved its last step
+        print(f"art-bmtad {args.command}: interrupted", file=sys.stderr)
+        return INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -3,9 +3,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
+import torch
+from safetensors.torch import load_file
 
 from art_bmtad import cli
 from art_bmtad.config import load_recipe
@@ -84,37 +90,67 @@ def test_resume_of_a_folder_without_a_run_is_an_error(tmp_path, capsys) -> None:
     assert "config.yaml" in capsys.readouterr().err
 
 
-def test_sigkill_mid_epoch_then_resume_ends_with_the_uninterrupted_student(tmp_path: Path) -> None:
-    """The check users run: `train --out A`, SIGKILL in the middle of an epoch, `train --resume A`."""
-    import signal
-    import subprocess
-    import sys
-    import time
+RESUMABLE = ["--preset", "smoke", "--epochs", "2", "--set", "schedule.batch_size=64", "--set",
+             "schedule.checkpoint_every=2", "--set", "teachers.robust.epochs=1", "--set", "teachers.clean.epochs=1"]
 
-    import torch
-    from safetensors.torch import load_file
 
-    args = ["--preset", "smoke", "--epochs", "2", "--set", "schedule.batch_size=64", "--set",
-            "schedule.checkpoint_every=2", "--set", "teachers.robust.epochs=1", "--set", "teachers.clean.epochs=1",
-            "--cache-dir", str(tmp_path / "cache")]
-    assert cli.main(["--quiet", "train", "--out", str(tmp_path / "B"), *args]) == 0  # uninterrupted; fills the cache
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
+    """A resumable run trained without interruption, and the arguments that made it (teacher cache included)."""
+    base = tmp_path_factory.mktemp("uninterrupted")
+    args = [*RESUMABLE, "--cache-dir", str(base / "cache")]
+    assert cli.main(["--quiet", "train", "--out", str(base / "B"), *args]) == 0
+    return base / "B", args
 
-    killed = tmp_path / "A"
-    worker = subprocess.Popen([sys.executable, "-m", "art_bmtad", "--quiet", "train", "--out", str(killed), *args],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 180
-    while not list((killed / "checkpoints").glob("ckpt-*.safetensors")) and worker.poll() is None:
-        assert time.monotonic() < deadline, "no checkpoint appeared"
-        time.sleep(0.02)
-    worker.send_signal(signal.SIGKILL)
-    worker.wait()
-    steps = sorted(int(p.stem.split("-")[1]) for p in (killed / "checkpoints").glob("ckpt-*.safetensors"))
-    assert worker.returncode == -signal.SIGKILL and not (killed / "student.safetensors").exists()
-    assert steps and steps[-1] < 26  # killed inside the first epoch (1,617 training digits / 64 = 26 steps)
 
-    assert cli.main(["--quiet", "train", "--resume", str(killed)]) == 0
-    resumed, uninterrupted = load_file(killed / "student.safetensors"), load_file(tmp_path / "B" / "student.safetensors")
-    assert resumed.keys() == uninterrupted.keys()
-    assert all(torch.equal(resumed[key], uninterrupted[key]) for key in resumed)
-    history = [json.loads((run / "history.json").read_text()) for run in (killed, tmp_path / "B")]
+def start_then_signal(run_dir: Path, args: list[str], signum: signal.Signals) -> tuple[int, str]:
+    """`art-bmtad train --out RUN_DIR` in a subprocess, sent ``signum`` once its first checkpoint exists; its exit
+    status and standard error."""
+    stderr = run_dir.with_name(run_dir.name + ".stderr")
+    with stderr.open("w") as err:
+        worker = subprocess.Popen([sys.executable, "-m", "art_bmtad", "--quiet", "train", "--out", str(run_dir),
+                                   *args], stdout=subprocess.DEVNULL, stderr=err)
+        deadline = time.monotonic() + 180
+        while not list((run_dir / "checkpoints").glob("ckpt-*.safetensors")) and worker.poll() is None:
+            assert time.monotonic() < deadline, "no checkpoint appeared"
+            time.sleep(0.02)
+        worker.send_signal(signum)
+        worker.wait(timeout=180)
+    return worker.returncode, stderr.read_text()
+
+
+def checkpoint_steps(run_dir: Path) -> list[int]:
+    return sorted(int(p.stem.split("-")[1]) for p in (run_dir / "checkpoints").glob("ckpt-*.safetensors"))
+
+
+def assert_same_run(resumed: Path, reference: Path) -> None:
+    weights, expected = load_file(resumed / "student.safetensors"), load_file(reference / "student.safetensors")
+    assert weights.keys() == expected.keys()
+    assert all(torch.equal(weights[key], expected[key]) for key in weights)
+    history = [json.loads((run / "history.json").read_text()) for run in (resumed, reference)]
     assert history[0]["steps"] == history[1]["steps"]
+
+
+def test_sigkill_mid_epoch_then_resume_ends_with_the_uninterrupted_student(uninterrupted, tmp_path: Path) -> None:
+    """The check users run: `train --out A`, SIGKILL in the middle of an epoch, `train --resume A`."""
+    reference, args = uninterrupted
+    killed = tmp_path / "A"
+    returncode, _ = start_then_signal(killed, args, signal.SIGKILL)
+    assert returncode == -signal.SIGKILL and not (killed / "student.safetensors").exists()
+    steps = checkpoint_steps(killed)
+    assert steps and steps[-1] < 26  # killed inside the first epoch (1,617 training digits / 64 = 26 steps)
+    assert cli.main(["--quiet", "train", "--resume", str(killed)]) == 0
+    assert_same_run(killed, reference)
+
+
+def test_sigterm_saves_the_current_step_says_how_to_resume_and_resumes_exactly(uninterrupted, tmp_path) -> None:
+    reference, args = uninterrupted
+    stopped = tmp_path / "A"
+    returncode, stderr = start_then_signal(stopped, args, signal.SIGTERM)
+    assert returncode == cli.INTERRUPTED and not (stopped / "student.safetensors").exists()
+    assert f"continue with: art-bmtad train --resume {stopped}" in stderr
+    steps = checkpoint_steps(stopped)
+    assert "SIGTERM; finishing this step, saving a checkpoint" in stderr
+    assert f"interrupted after step {steps[-1]}; saved" in stderr and steps[-1] < 26  # inside the first epoch
+    assert cli.main(["--quiet", "train", "--resume", str(stopped)]) == 0
+    assert_same_run(stopped, reference)

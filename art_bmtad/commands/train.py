@@ -3,19 +3,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from pathlib import Path
 
 from art_bmtad.commands import add_command
 from art_bmtad.commands.recipe_options import add_recipe_options, quiet_or_progress, recipe_from_args
-from typing import TYPE_CHECKING
-
 from art_bmtad.config import RECIPE_FILE, Recipe
-
-if TYPE_CHECKING:
-    import torch
-    from art.estimators.classification import PyTorchClassifier
-
-    from art_bmtad.datasets import Dataset
 
 logger = logging.getLogger(__name__)
 
@@ -99,8 +92,14 @@ def run(args: argparse.Namespace) -> int:
         name = recipe.defences[0]
         _check_distributable(name)
         teachers = prepare_teachers(recipe, data, teachers_needed([name]), device=device, progress=progress)
-        trained = train_defence(name, recipe, data, teachers.classifiers, device=device, progress=progress,
-                                checkpoint_dir=_checkpoint_dir(name, run_dir), resume=args.resume is not None)
+        checkpoint_dir = _checkpoint_dir(name, run_dir)
+        try:
+            trained = train_defence(name, recipe, data, teachers.classifiers, device=device, progress=progress,
+                                    checkpoint_dir=checkpoint_dir, resume=args.resume is not None)
+        except KeyboardInterrupt:
+            if main and checkpoint_dir is not None:
+                print(f"art-bmtad train: stopped; continue with: art-bmtad train --resume {run_dir}", file=sys.stderr)
+            raise
         if main:
             save_trained(trained, run_dir, recipe=recipe.to_dict())
             print(f"{name}: student saved in {run_dir} ({trained.selection}; {trained.train_seconds:.1f} s of "
