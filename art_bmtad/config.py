@@ -184,6 +184,8 @@ class BalancingConfig:
         t_min: lowest temperature (1 in the paper).
         t_max: highest temperature.
         t_init: initial temperature of both teachers.
+        kl_scale: factor on every KL term of the distillation defences (1: the papers' CIFAR-10 setting; 10: the
+            released CIFAR-100 scripts, undoing the 1/C of the KL's mean over classes).
     """
 
     temperature_lr: float = 0.001
@@ -191,6 +193,7 @@ class BalancingConfig:
     t_min: float = 1.0
     t_max: float = 10.0
     t_init: float = 1.0
+    kl_scale: float = 1.0
 
 
 @dataclass
@@ -570,9 +573,17 @@ def _check_numbers(recipe: Recipe) -> None:
     for key, value in (("schedule.epochs", schedule.epochs), ("schedule.batch_size", schedule.batch_size),
                        ("threat.max_iter", threat.max_iter)):
         _positive(key, value)
-    for key, value in (("threat.eps", threat.eps), ("threat.eps_step", threat.eps_step), ("schedule.lr", schedule.lr)):
+    balancing = recipe.balancing
+    for key, value in (("threat.eps", threat.eps), ("threat.eps_step", threat.eps_step), ("schedule.lr", schedule.lr),
+                       ("balancing.kl_scale", balancing.kl_scale), ("balancing.t_min", balancing.t_min)):
         if not value > 0:
             raise ConfigError(f"{key}: expected a number > 0, got {value}")
+    if not balancing.t_min <= balancing.t_init <= balancing.t_max:
+        raise ConfigError(f"balancing: expected t_min <= t_init <= t_max, got {balancing.t_min}, {balancing.t_init}, "
+                          f"{balancing.t_max}")
+    for key in ("temperature_lr", "weight_lr"):
+        if getattr(balancing, key) < 0:
+            raise ConfigError(f"balancing.{key}: expected a number >= 0, got {getattr(balancing, key)}")
     if schedule.milestones != sorted(set(schedule.milestones)) or any(m < 1 for m in schedule.milestones):
         raise ConfigError(f"schedule.milestones: expected increasing epochs >= 1, got {schedule.milestones}")
     if recipe.threads is not None:

@@ -11,7 +11,8 @@ import pytest
 
 from art_bmtad import cli
 from art_bmtad.benchmark import read_results, train_defence
-from art_bmtad.benchmark.components import load_data
+from art_bmtad.benchmark.components import build_student, load_data
+from art_bmtad.benchmark.training import build_defence
 from art_bmtad.config import DEFAULT_DEFENCES, load_recipe
 from tests.conftest import TINY_BENCH as TINY
 
@@ -104,3 +105,14 @@ def test_art_style_defences_select_per_epoch_or_say_they_keep_the_last(name, sel
     assert selection in trained.selection
     assert len(trained.epoch_seconds) == 2 and trained.train_seconds > 0
     assert 1 <= trained.selected_epoch <= 2 and not trained.classifier.model.training
+
+
+@pytest.mark.parametrize("name", ["bmtard", "mtard", "rslad", "ard"])
+def test_the_recipe_balancing_options_reach_every_distillation_defence(name) -> None:
+    recipe = load_recipe("smoke", overrides={"data.n_train": 100, "balancing.kl_scale": 10, "balancing.t_min": 0.5})
+    data = load_data(recipe)
+    teachers = {role: build_student(recipe, data) for role in ("robust", "clean")}
+    trainer = build_defence(name, build_student(recipe, data), recipe, teachers, progress=False)
+    assert trainer.kl_scale == 10.0
+    if name == "bmtard":
+        assert trainer.entropy_balance.t_min == 0.5

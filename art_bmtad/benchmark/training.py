@@ -199,6 +199,7 @@ def _distillation_options(
         augment=random_crop_flip if recipe.schedule.augment else None,
         amp=recipe.amp,
         select_by=recipe.schedule.select_by,
+        kl_scale=balancing.kl_scale,
         verbose=progress,
     )
     if name == "bmtard":
