@@ -52,7 +52,8 @@ def accuracy(model: PyTorchClassifier, x: np.ndarray, y: np.ndarray) -> tuple[fl
     return clean, robust
 
 
-def run(epochs: int = 15, n_train: int | None = None, seed: int = 0, verbose: bool = True) -> dict:
+def run(epochs: int = 15, n_train: int | None = None, seed: int = 0, verbose: bool = True,
+        kl_scale: float = 1.0) -> dict:
     """Train the plain student, both teachers and the B-MTARD student; return their test accuracies."""
     torch.manual_seed(seed)
     np.random.seed(seed)
@@ -73,7 +74,8 @@ def run(epochs: int = 15, n_train: int | None = None, seed: int = 0, verbose: bo
 
     student = classifier(8)
     trainer = AdversarialTrainerBMTARDPyTorch(student, robust_teacher=robust_teacher, clean_teacher=clean_teacher,
-                                              eps=EPS, eps_step=EPS / 4, max_iter=10, verbose=verbose)
+                                              eps=EPS, eps_step=EPS / 4, max_iter=10, kl_scale=kl_scale,
+                                              verbose=verbose)
     trainer.fit(x_train, y_train, validation_data=(x_val, y_val), batch_size=64, nb_epochs=epochs)
     models = {"plain student": plain, "clean teacher (4x wider)": clean_teacher,
               "robust teacher (4x wider)": robust_teacher, "B-MTARD student": trainer.get_classifier()}
@@ -86,8 +88,10 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--n-train", type=int, default=None, help="use only this many training images")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--kl-scale", type=float, default=1.0,
+                        help="factor on B-MTARD's KL terms (default 1, the paper's; 10 undoes their 1/C)")
     args = parser.parse_args()
-    result = run(args.epochs, args.n_train, args.seed)
+    result = run(args.epochs, args.n_train, args.seed, kl_scale=args.kl_scale)
     print(f"\n{'model':<28}{'clean':>8}{'PGD-20':>8}   (digits test set, eps={EPS} Linf)")
     for name, (clean, robust) in result["accuracy"].items():
         print(f"{name:<28}{clean:>8.3f}{robust:>8.3f}")
