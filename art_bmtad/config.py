@@ -98,6 +98,7 @@ class TeacherRecipe:
         lr: SGD learning rate of a teacher trained here.
         cifar_stem: CIFAR stem for a teacher trained here.
         augment: random crop and flip (``clean`` only).
+        milestones: epochs after which a robust teacher's learning rate is multiplied by 0.1; empty: constant.
         checkpoint: a saved classifier (``.safetensors`` with its JSON, e.g. from ``art-bmtad teachers --out``)
             to use instead of training one.
     """
@@ -108,6 +109,7 @@ class TeacherRecipe:
     lr: float = 0.1
     cifar_stem: bool = False
     augment: bool = False
+    milestones: list[int] = field(default_factory=list)
     checkpoint: str | None = None
 
 
@@ -566,6 +568,13 @@ def _check_teacher(key: str, teacher: TeacherRecipe) -> None:
     _check_timm_model(f"{key}.model", teacher.model)
     _one_of(f"{key}.kind", teacher.kind, TEACHER_KINDS)
     _positive(f"{key}.epochs", teacher.epochs)
+    if teacher.milestones and teacher.kind == "clean":
+        raise ConfigError(f"{key}.milestones: only for robust teachers (madry, trades); clean ones use a cosine "
+                          "schedule")
+    if teacher.milestones != sorted(set(teacher.milestones)) or any(
+            not 1 <= m < teacher.epochs for m in teacher.milestones):
+        raise ConfigError(f"{key}.milestones: expected increasing epochs in [1, {teacher.epochs}), got "
+                          f"{teacher.milestones}")
 
 
 def _check_numbers(recipe: Recipe) -> None:

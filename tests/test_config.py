@@ -56,6 +56,8 @@ def test_toml_files_and_comma_lists(tmp_path) -> None:
         ("schedule.select_by=loss", r"schedule.select_by: unknown value 'loss'; allowed: robust, clean, sum, null"),
         ("schedule.milestones=[5,2]", r"schedule.milestones: expected increasing epochs"),
         ("balancing.kl_scale=0", r"balancing.kl_scale: expected a number > 0, got 0"),
+        ("teachers.clean.milestones=[2]", r"teachers.clean.milestones: only for robust teachers"),
+        ("teachers.robust.milestones=[8]", r"teachers.robust.milestones: expected increasing epochs in \[1, 8\)"),
         ("balancing.t_min=2", r"balancing: expected t_min <= t_init <= t_max, got 2.0, 1.0, 10.0"),
         ("balancing.weight_lr=-0.1", r"balancing.weight_lr: expected a number >= 0, got -0.1"),
     ],

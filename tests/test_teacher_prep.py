@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +45,7 @@ def test_second_call_reuses_the_cached_teacher_without_training(tmp_path, data, 
     assert len(training_counter) == 1
     assert first.key == second.key and second.path == tmp_path / first.key / "teacher.safetensors"
     np.testing.assert_array_equal(first.classifier.predict(data.x_test), second.classifier.predict(data.x_test))
-    assert read_metadata(second.path)["extra"]["teacher"] == dataclasses.asdict(FAST)
+    assert read_metadata(second.path)["extra"]["teacher"] == json.loads(json.dumps(dataclasses.asdict(FAST)))
 
 
 def test_out_path_gets_a_loadable_copy(tmp_path, data, training_counter):
@@ -74,9 +76,41 @@ def test_cache_folder_resolution(tmp_path, monkeypatch):
     assert resolve_cache_dir(tmp_path / "mine") == tmp_path / "mine"
 
 
+def test_teachers_cached_before_milestones_existed_keep_their_keys(data):
+    """The key of a constant-learning-rate teacher is the hash of its fields as they were before ``milestones``."""
+    fields = {k: v for k, v in dataclasses.asdict(FAST).items() if k != "milestones"}
+    digest = hashlib.sha256(json.dumps({"format": teacher_prep.CACHE_FORMAT, "config": fields, "mean": data.mean,
+                                        "std": data.std}, sort_keys=True).encode())
+    for array in (data.x_train, data.y_train):
+        digest.update(f"{array.dtype}{array.shape}".encode())
+        digest.update(np.ascontiguousarray(array).data)
+    assert teacher_cache_key(FAST, data) == digest.hexdigest()
+    decayed = dataclasses.replace(FAST, kind="madry", epochs=2, milestones=(1,))
+    assert teacher_cache_key(decayed, data) != teacher_cache_key(dataclasses.replace(decayed, milestones=()), data)
+
+
+@pytest.mark.parametrize("kind", ["madry", "trades"])
+def test_milestones_decay_a_robust_teachers_learning_rate_after_those_epochs(data, kind, monkeypatch):
+    config = dataclasses.replace(FAST, kind=kind, epochs=3, lr=0.05, milestones=(1, 2), eps=4 / 255)
+    one_batch = dataclasses.replace(data, x_train=data.x_train[:32], y_train=data.y_train[:32])
+    seen = []
+    build = teacher_prep.timm_classifier
+
+    def recording_classifier(*args, **kwargs):
+        classifier = build(*args, **kwargs)
+        classifier.optimizer.register_step_pre_hook(lambda optimizer, *_: seen.append(optimizer.param_groups[0]["lr"]))
+        return classifier
+
+    monkeypatch.setattr(teacher_prep, "timm_classifier", recording_classifier)
+    train_teacher(config, one_batch, device="cpu", progress=False)
+    assert seen == pytest.approx([0.05, 0.005, 0.0005])  # one optimiser step per epoch (one batch)
+
+
 @pytest.mark.parametrize(
     ("changes", "message"),
-    [({"kind": "fgsm"}, "unknown teacher kind 'fgsm'"), ({"kind": "madry", "augment": True}, "augment is only")],
+    [({"kind": "fgsm"}, "unknown teacher kind 'fgsm'"), ({"kind": "madry", "augment": True}, "augment is only"),
+     ({"milestones": (1,), "epochs": 3}, "milestones are for robust teachers"),
+     ({"kind": "madry", "milestones": (3,), "epochs": 3}, r"milestones must be increasing epochs in \[1, epochs\)")],
 )
 def test_config_validation(changes, message):
     with pytest.raises(ValueError, match=message):

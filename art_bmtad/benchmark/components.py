@@ -95,6 +95,7 @@ def teacher_config(recipe: Recipe, teacher: TeacherRecipe) -> TeacherConfig:
         cifar_stem=teacher.cifar_stem,
         augment=teacher.augment,
         seed=recipe.seed,
+        milestones=tuple(teacher.milestones),
     )
 
 

@@ -92,9 +92,18 @@ def _add_training_options(group: argparse._ArgumentGroup, defaults: TeacherConfi
     group.add_argument("--epochs", type=int, default=defaults.epochs, help="training epochs")
     group.add_argument("--batch-size", type=int, default=defaults.batch_size, help="batch size")
     group.add_argument("--lr", type=float, default=defaults.lr, help="SGD learning rate")
+    group.add_argument("--milestones", type=_epochs, default=(), metavar="E1,E2",
+                       help="robust teachers: learning rate x0.1 after these epochs (default: constant)")
     group.add_argument("--augment", action="store_true", help="random crop (zero padding 4) and flip (clean only)")
     group.add_argument("--seed", type=int, default=defaults.seed, help="seed of data split, initialisation, shuffling")
     group.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="where to train")
+
+
+def _epochs(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated epochs such as 6,7; got {text!r}") from None
 
 
 def _add_threat_options(group: argparse._ArgumentGroup, defaults: TeacherConfig) -> None:
@@ -134,6 +143,7 @@ def run(args: argparse.Namespace) -> int:
         cifar_stem=args.cifar_stem,
         augment=args.augment,
         seed=args.seed,
+        milestones=args.milestones,
     )
     progress = not getattr(args, "quiet", False)
     teacher = prepare_teacher(
