@@ -210,7 +210,9 @@ class DistillationTrainer(Trainer, abc.ABC):
         """Called after every optimiser step with the 1-based epoch and the run's step count; does nothing.
 
         Override it (or assign a function to it on an instance) to observe training. It may raise to stop: a
-        ``KeyboardInterrupt`` raised here saves a checkpoint first when checkpointing is on.
+        ``KeyboardInterrupt`` raised here saves a checkpoint first when checkpointing is on, in one process (under
+        torchrun saving is collective: signal the process with SIGINT or SIGTERM instead, and every rank stops
+        after the same step and saves it).
         """
 
     # ----------------------------------------------------------------- ART Trainer API
