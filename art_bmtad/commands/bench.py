@@ -67,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
         0.
     """
     from art_bmtad import distributed
-    from art_bmtad.benchmark import run_benchmark, render_run
+    from art_bmtad.benchmark import run_benchmark
+    from art_bmtad.benchmark.render import render_markdown
 
     progress = quiet_or_progress(args)
     extra = {}
@@ -78,6 +79,6 @@ def run(args: argparse.Namespace) -> int:
     recipe = recipe_from_args(args, extra)
     with distributed.process_group_from_env() as context:
         results = run_benchmark(recipe, args.out, progress=progress, device=context and context.device)
-    if results is not None:  # rank 0 (or a single process)
-        print(render_run(args.out, results), end="")
+    if results is not None:  # rank 0 (or a single process); run_benchmark already wrote results.md and the plots
+        print(render_markdown(results), end="")
     return 0
