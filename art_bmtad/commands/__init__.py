@@ -1,4 +1,8 @@
-"""Sub-commands of the ``art-bmtad`` CLI, one module each (``add_parser`` + ``run``)."""
+"""Sub-commands of the ``art-bmtad`` CLI, one module each.
+
+Each module defines ``add_parser(subparsers) -> ArgumentParser``, which registers its sub-command (and options)
+on the CLI's sub-parser collection through :func:`add_command`, and ``run(args) -> int``, the exit status.
+"""
 from __future__ import annotations
 
 import argparse

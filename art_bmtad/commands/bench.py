@@ -34,14 +34,6 @@ Examples:
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register the ``bench`` sub-command.
-
-    Args:
-        subparsers: the CLI's sub-command collection.
-
-    Returns:
-        The new sub-parser.
-    """
     parser = add_command(
         subparsers, run,
         "bench", help="train and evaluate every selected defence under one recipe; table, JSON and plots",

@@ -19,14 +19,6 @@ against gradient masking. Prints a Markdown report; --out also writes it as JSON
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register the ``eval`` sub-command and its options.
-
-    Args:
-        subparsers: the ``add_subparsers()`` object of the ``art-bmtad`` parser.
-
-    Returns:
-        The ``eval`` parser.
-    """
     parser = add_command(
         subparsers, run,
         "eval",

@@ -16,14 +16,6 @@ load, or registers a name that is already taken, is reported as a warning."""
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register the ``plugins`` sub-command.
-
-    Args:
-        subparsers: the CLI's sub-command collection.
-
-    Returns:
-        The new sub-parser.
-    """
     parser = add_command(
         subparsers, run,
         "plugins",

@@ -17,14 +17,6 @@ Example:
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register the ``report`` sub-command.
-
-    Args:
-        subparsers: the CLI's sub-command collection.
-
-    Returns:
-        The new sub-parser.
-    """
     parser = add_command(
         subparsers, run,
         "report", help="re-render a benchmark run's table and plots", description=DESCRIPTION,

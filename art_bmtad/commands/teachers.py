@@ -35,14 +35,6 @@ class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register the ``teachers`` sub-command.
-
-    Args:
-        subparsers: the CLI's sub-command collection.
-
-    Returns:
-        The new sub-parser.
-    """
     parser = add_command(
         subparsers, run,
         "teachers",

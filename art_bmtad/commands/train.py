@@ -36,14 +36,6 @@ Examples:
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register the ``train`` sub-command.
-
-    Args:
-        subparsers: the CLI's sub-command collection.
-
-    Returns:
-        The new sub-parser.
-    """
     parser = add_command(
         subparsers, run,
         "train", help="train one student with one defence; saves it for `art-bmtad eval`", description=DESCRIPTION,
