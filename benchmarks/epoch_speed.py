@@ -173,11 +173,12 @@ def main() -> None:
     device = resolve_device(args.device)
     x, y = load_images(args.data, args.n)
     teacher_args = argparse.Namespace(**{**vars(args), "model": args.teacher_model or args.model})
-    teachers = [make_student(teacher_args, device), make_student(teacher_args, device)]
     if args.breakdown:
         batch = [torch.from_numpy(a[: args.batch_size]).to(device) for a in (x, y)]
-        print_breakdown(pass_breakdown(make_student(args, device), teachers[0], *batch, device, max(args.repeats, 3)))
+        print_breakdown(pass_breakdown(make_student(args, device), make_student(teacher_args, device), *batch,
+                                       device, max(args.repeats, 3)))
         return
+    teachers = [make_student(teacher_args, device), make_student(teacher_args, device)]
 
     def bmtard_epoch(student: PyTorchClassifier) -> Callable[[], None]:
         trainer = AdversarialTrainerBMTARDPyTorch(student, robust_teacher=teachers[0], clean_teacher=teachers[1],
