@@ -7,7 +7,8 @@ import logging
 import sys
 from typing import Sequence
 
-COMMANDS = ("train", "eval", "bench", "teachers", "report", "plugins")
+COMMANDS = ("train", "eval", "bench", "teachers", "tune", "models", "cost", "export", "report", "plugins")
+"""Sub-commands, one module each in :mod:`art_bmtad.commands`; a name whose module does not exist yet is skipped."""
 INTERRUPTED = 130
 """Exit status after Ctrl-C or SIGTERM (the shell's 128 + SIGINT)."""
 

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from art_bmtad.datasets import Dataset
+    from art_bmtad.models.zoo import ModelZoo
 
 hookspec = pluggy.HookspecMarker("art_bmtad")
 hookimpl = pluggy.HookimplMarker("art_bmtad")
@@ -66,4 +67,18 @@ def art_bmtad_register_datasets(register: Callable[[str, DatasetFactory], None])
 
     Args:
         register: ``register(name: str, factory)``; the first plugin to register a name keeps it.
+    """
+
+
+@hookspec
+def art_bmtad_register_zoos(register: Callable[["ModelZoo"], None]) -> None:
+    """Register model zoos, whose models are then named ``<zoo>/<model>`` everywhere.
+
+    Call ``register(zoo)`` once per :class:`art_bmtad.models.zoo.ModelZoo`: its name (the prefix),
+    a lister, each model's :class:`~art_bmtad.models.zoo.ModelCfg` (input size, normalisation,
+    classes, where the weights live) and a ``create`` function. Registering must stay cheap (import
+    the zoo's library inside those functions, not at module level).
+
+    Args:
+        register: ``register(zoo)``; the first plugin to register a zoo name keeps it.
     """
