@@ -1,12 +1,19 @@
-"""The names that plugins register (defences, models, datasets) and the front doors that build them.
+"""The names that plugins register (defences, models, model zoos, datasets) and the front doors that build them.
 
 The registry only records ``name -> factory``; building is the factory's job (as timm separates
 ``register_model`` from ``create_model``). Plugins are asked for their names through the
 ``art_bmtad_register_*`` hooks, one plugin at a time and in load order (built-ins first), so that
 a failing plugin costs a warning and the first plugin to register a name keeps it.
+
+Models have two sources: single models (``art_bmtad_register_models``, named as registered) and model zoos
+(``art_bmtad_register_zoos``), whose models are named ``<zoo>/<model>``; a bare name that no single model
+holds belongs to the default zoo, ``timm``. Registering a zoo imports nothing: its library is imported
+when one of its models is listed, described or built.
 """
 from __future__ import annotations
 
+import difflib
+import fnmatch
 import functools
 import warnings
 from dataclasses import dataclass
@@ -16,12 +23,20 @@ import pluggy
 
 from art_bmtad import hookspecs
 from art_bmtad.discovery import PluginSource, PluginWarning, load_plugins
+from art_bmtad.models.zoo import ModelCfg, ModelZoo, split_name
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from art.defences.trainer import Trainer
+    from torch import nn
 
 KINDS = ("defences", "models", "datasets")
-"""What plugins register; hook ``art_bmtad_register_<kind>`` provides each."""
+"""What plugins register by ``register(name, factory)``; hook ``art_bmtad_register_<kind>`` provides each."""
+ZOOS = "zoos"
+"""The kind registered by ``register(zoo)`` through ``art_bmtad_register_zoos``."""
+DEFAULT_ZOO = "timm"
+"""The zoo of bare model names."""
 
 
 class UnknownNameError(KeyError, ValueError):
@@ -37,7 +52,7 @@ class PluginInfo:
 
     Attributes:
         source: where the plugin came from (entry point, distribution, version).
-        registers: the names it holds, by kind (``"defences"``, ``"models"``, ``"datasets"``).
+        registers: the names it holds, by kind (``"defences"``, ``"models"``, ``"datasets"``, ``"zoos"``).
     """
 
     source: PluginSource
@@ -94,11 +109,25 @@ def _registrar(table: dict[str, _Entry], kind: str, plugin: str) -> Callable[[st
     return register
 
 
+def _zoo_registrar(table: dict[str, _Entry], plugin: str) -> Callable[[ModelZoo], None]:
+    register_name = _registrar(table, ZOOS, plugin)
+
+    def register(zoo: ModelZoo) -> None:
+        if not isinstance(zoo, ModelZoo):
+            raise TypeError(f"register() takes an art_bmtad.models.zoo.ModelZoo, not {type(zoo).__name__}")
+        if not zoo.name or "/" in zoo.name:
+            raise ValueError(f"zoo name {zoo.name!r} must be non-empty and without '/'")
+        register_name(zoo.name, zoo)
+
+    return register
+
+
 def _collect(kind: str) -> dict[str, _Entry]:
     hook = getattr(get_plugin_manager().hook, f"art_bmtad_register_{kind}")
     table: dict[str, _Entry] = {}
     for impl in hook.get_hookimpls():  # registration order; pluggy itself would call last-first
-        arguments = {"register": _registrar(table, kind, impl.plugin_name)}
+        registrar = _zoo_registrar(table, impl.plugin_name) if kind == ZOOS else _registrar(table, kind, impl.plugin_name)
+        arguments = {"register": registrar}
         try:
             impl.function(*[arguments[name] for name in impl.argnames])
         except Exception as err:  # noqa: BLE001 - one failing plugin must not hide the others
@@ -137,25 +166,151 @@ def create_defence(name: str, classifier: Any, **kwargs: Any) -> Trainer:
     return _create("defences", name, classifier, **kwargs)
 
 
-def list_models() -> list[str]:
-    """Names of all registered model factories, sorted."""
-    return sorted(_collect("models"))
+def list_zoos() -> list[ModelZoo]:
+    """Every registered model zoo, sorted by name (nothing of the zoos' libraries is imported)."""
+    return [entry.factory for _, entry in sorted(_collect(ZOOS).items())]
 
 
-def create_model(name: str, **kwargs: Any) -> Any:
-    """Build the model ``name``, e.g. ``create_model("timm", model_name="resnet18", num_classes=10)``.
-
-    Args:
-        name: a name from :func:`list_models`.
-        **kwargs: options of that model; those that are ``None`` are dropped.
-
-    Returns:
-        A ``torch.nn.Module`` or an ART ``PyTorchClassifier``, as the factory builds it.
+def get_zoo(name: str) -> ModelZoo:
+    """The zoo registered as ``name``.
 
     Raises:
-        UnknownNameError: no plugin registered ``name``.
+        UnknownNameError: no plugin registered that zoo; the message lists the zoos.
     """
-    return _create("models", name, **kwargs)
+    zoos = _collect(ZOOS)
+    if name not in zoos:
+        raise UnknownNameError(f"unknown model zoo {name!r}; zoos: {', '.join(sorted(zoos)) or '(none)'}")
+    return zoos[name].factory
+
+
+def list_models(zoo: str | None = None, filter: str | None = None) -> list[str]:  # noqa: A002 - as timm names it
+    """Model names: the qualified ``<zoo>/<model>`` names of every zoo (or of ``zoo``) and, without ``zoo``,
+    the single models registered through ``art_bmtad_register_models``.
+
+    Listing a zoo imports its library (timm's list needs timm); other zoos stay unimported when ``zoo`` is given.
+
+    Args:
+        zoo: only this zoo's models.
+        filter: keep names matching this text: a shell-style pattern when it holds ``*``, ``?`` or ``[``
+            (e.g. ``"*resnet*"``), else a substring; case-insensitive.
+
+    Returns:
+        The names, sorted.
+
+    Raises:
+        UnknownNameError: ``zoo`` is not registered.
+    """
+    zoos = [get_zoo(zoo)] if zoo is not None else list_zoos()
+    names = [f"{each.name}/{model}" for each in zoos for model in each.list_models()]
+    if zoo is None:
+        names += list(_collect("models"))
+    if filter:
+        pattern = filter.lower() if any(char in filter for char in "*?[") else f"*{filter.lower()}*"
+        names = [name for name in names if fnmatch.fnmatchcase(name.lower(), pattern)]
+    return sorted(names)
+
+
+def qualified_name(name: str) -> str:
+    """The registry's name for ``name``: a single model's name as registered, else ``<zoo>/<model>``
+    (``"resnet18"`` -> ``"timm/resnet18"``).
+
+    Raises:
+        UnknownNameError: neither a single model nor a model of a registered zoo; the message lists close
+            matches and the zoos.
+    """
+    if name in _collect("models"):
+        return name
+    zoo_name, model = split_name(name, DEFAULT_ZOO)
+    zoos = _collect(ZOOS)
+    if zoo_name in zoos and model:
+        try:
+            zoos[zoo_name].factory.model_cfg(model)
+        except KeyError:
+            pass
+        else:
+            return f"{zoo_name}/{model}"
+    raise _unknown_model(name, zoo_name if zoo_name in zoos else None)
+
+
+def model_cfg(name: str) -> ModelCfg:
+    """What the zoo says about model ``name`` (input size, normalisation, classes, weights); an empty
+    :class:`ModelCfg` for a single registered model.
+
+    Raises:
+        UnknownNameError: unknown name (close matches listed).
+    """
+    qualified = qualified_name(name)
+    if qualified in _collect("models"):
+        return ModelCfg()
+    zoo_name, model = split_name(qualified)
+    return get_zoo(zoo_name).model_cfg(model)
+
+
+def find_weights(name: str, weights: str | Path | None = None) -> Path | None:
+    """The local file of model ``name``'s pretrained weights, checked without building the model.
+
+    Args:
+        name: a zoo model (qualified or bare timm name).
+        weights: a weight file or the zoo's root folder; ``None``: the zoo's default folder.
+
+    Returns:
+        The file, or ``None`` when the zoo has nothing to check ahead (its ``create`` still checks).
+
+    Raises:
+        UnknownNameError: unknown name.
+        ValueError: ``name`` is a single registered model, which has no pretrained weights to find.
+        MissingWeightsError: the file is not there (the message names the file and the folder).
+    """
+    qualified = qualified_name(name)
+    if qualified in _collect("models"):
+        raise ValueError(f"{name!r} is a single registered model, not a zoo model: it has no pretrained weights")
+    zoo_name, model = split_name(qualified)
+    zoo = get_zoo(zoo_name)
+    return None if zoo.find_weights is None else zoo.find_weights(model, weights=weights)
+
+
+def create_model(name: str, **kwargs: Any) -> nn.Module | Any:
+    """Build model ``name``: ``create_model("timm/resnet18", num_classes=10)``,
+    ``create_model("robustbench/Zhang2019Theoretically", pretrained=True, weights="models")``,
+    ``create_model("resnet18")`` (bare: timm), or a single registered model by its name.
+
+    Args:
+        name: a name from :func:`list_models`, or a bare timm name.
+        **kwargs: options of the zoo's ``create`` (``pretrained``, ``weights``, ``num_classes`` and the zoo's
+            own) or of the single model's factory; those that are ``None`` are dropped.
+
+    Returns:
+        A zoo model is an ``nn.Module`` taking inputs normalised as :func:`model_cfg` says; a single model is
+        what its factory builds (an ``nn.Module`` or an ART ``PyTorchClassifier``).
+
+    Raises:
+        UnknownNameError: unknown name; the message lists close matches and the zoos.
+        MissingWeightsError: ``pretrained=True`` and the weight file is not where the zoo keeps it.
+    """
+    qualified = qualified_name(name)
+    options = {key: value for key, value in kwargs.items() if value is not None}
+    models = _collect("models")
+    if qualified in models:
+        return models[qualified].factory(**options)
+    zoo_name, model = split_name(qualified)
+    return get_zoo(zoo_name).create(model, **options)
+
+
+def _unknown_model(name: str, zoo_name: str | None) -> UnknownNameError:
+    """The error for an unknown model name: close matches (in its zoo when the zoo exists) and the zoos."""
+    try:
+        candidates = list_models(zoo_name) if zoo_name is not None else list_models()
+    except Exception:  # noqa: BLE001 - a zoo that cannot list itself must not hide the real error
+        candidates = list(_collect("models"))
+    qualified = name if zoo_name is None or name.startswith(f"{zoo_name}/") else f"{zoo_name}/{name}"
+    close = difflib.get_close_matches(qualified, candidates, n=5, cutoff=0.6)
+    hint = f"; closest: {', '.join(close)}" if close else ""
+    zoos = ", ".join(sorted(_collect(ZOOS))) or "(none)"
+    singles = ", ".join(sorted(_collect("models"))) or "(none)"
+    return UnknownNameError(
+        f"unknown model {name!r}{hint}; name a zoo model as <zoo>/<model> (zoos: {zoos}; bare names are "
+        f"{DEFAULT_ZOO} models) or a registered model ({singles}); `art-bmtad models` lists them all"
+    )
 
 
 def list_datasets() -> list[str]:
@@ -180,8 +335,8 @@ def create_dataset(name: str, **kwargs: Any) -> Any:
 
 
 def list_plugins() -> list[PluginInfo]:
-    """Every loaded plugin, in load order, with its source and the names it holds."""
-    tables = {kind: _collect(kind) for kind in KINDS}
+    """Every loaded plugin, in load order, with its source and the names it holds (zoos by zoo name)."""
+    tables = {kind: _collect(kind) for kind in (*KINDS, ZOOS)}
 
     def held_by(plugin: str, table: dict[str, _Entry]) -> list[str]:
         return sorted(name for name, entry in table.items() if entry.plugin == plugin)

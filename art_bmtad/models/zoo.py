@@ -11,6 +11,7 @@ This module imports neither torch nor the zoo's library: listing and describing 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
 if TYPE_CHECKING:
@@ -75,6 +76,11 @@ class ModelZoo:
         model_cfg: the :class:`ModelCfg` of one name; raises ``KeyError`` for a name the zoo lacks.
         create: builds a model (see :data:`ModelCreator`).
         description: one line for ``art-bmtad models`` and ``art-bmtad plugins``.
+        find_weights: ``find_weights(model, weights=None) -> Path``: the local file that
+            ``create(model, pretrained=True, weights=weights)`` would load, *without* building the model;
+            raises :class:`MissingWeightsError` (exact file and folder) when it is absent. The front door
+            calls it when a recipe or command line is checked, so missing weights stop a run before any
+            work. ``None``: the zoo has no local files to check (``create`` still raises).
     """
 
     name: str
@@ -82,6 +88,7 @@ class ModelZoo:
     model_cfg: Callable[[str], ModelCfg]
     create: ModelCreator
     description: str = ""
+    find_weights: Callable[..., Path] | None = None
 
 
 def split_name(name: str, default_zoo: str = "timm") -> tuple[str, str]:
