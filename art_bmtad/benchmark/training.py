@@ -21,7 +21,7 @@ import statistics
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -135,6 +135,7 @@ def train_defence(
     progress: bool = True,
     checkpoint_dir: str | Path | None = None,
     resume: bool = False,
+    on_epoch_end: Callable[[dict[str, Any]], None] | None = None,
 ) -> TrainedDefence:
     """Train a fresh student (seeded: every defence starts from the same weights) with the defence ``name``.
 
@@ -147,6 +148,8 @@ def train_defence(
         progress: progress bars.
         checkpoint_dir: training checkpoints of a distillation defence (see ``DistillationTrainer.fit``).
         resume: continue from the newest checkpoint in ``checkpoint_dir`` (distillation defences only).
+        on_epoch_end: called with each epoch's summary, validation accuracies included (distillation defences
+            only; see ``DistillationTrainer.on_epoch_end``).
 
     Returns:
         The trained defence.
@@ -161,6 +164,11 @@ def train_defence(
     if checkpoint_dir is not None and not isinstance(trainer, DistillationTrainer):
         raise ValueError(f"checkpoints and --resume work with the distillation defences "
                          f"({', '.join(DISTILLATION_TEACHERS)}), not with {name!r}")
+    if on_epoch_end is not None:
+        if not isinstance(trainer, DistillationTrainer):
+            raise ValueError(f"on_epoch_end works with the distillation defences "
+                             f"({', '.join(DISTILLATION_TEACHERS)}), not with {name!r}")
+        trainer.on_epoch_end = on_epoch_end
     fit = _fit_distillation if isinstance(trainer, DistillationTrainer) else (
         _fit_epochwise if name in EPOCHWISE else _fit_once)
     with track_peak_memory(classifier.device) as memory:

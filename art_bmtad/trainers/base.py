@@ -215,6 +215,14 @@ class DistillationTrainer(Trainer, abc.ABC):
         after the same step and saves it).
         """
 
+    def on_epoch_end(self, epoch: dict[str, Any]) -> None:
+        """Called after every epoch's validation with its summary (``epoch``, ``loss``, ``val_clean_acc``, ...);
+        does nothing.
+
+        Override it (or assign a function to it on an instance) to follow training, e.g. to report to a
+        hyperparameter search; an exception raised here (other than ``KeyboardInterrupt``) stops training unsaved.
+        """
+
     # ----------------------------------------------------------------- ART Trainer API
     def fit(
         self,
@@ -422,6 +430,7 @@ class DistillationTrainer(Trainer, abc.ABC):
         if distributed.is_main_process():
             self._log_epoch(epoch, bar)
             self._monitor.check_epoch(epoch)
+        self.on_epoch_end(epoch)
         if run.scheduler is not None and self.scheduler_step == "epoch":
             _step_scheduler(run.scheduler, epoch["loss"])
         if self.select_by is not None:
