@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import sys
 import types
 import typing
@@ -45,6 +46,29 @@ RECIPE_FILE = "config.yaml"
 
 class ConfigError(ValueError):
     """A recipe that cannot run: the message names the key, the value and what is allowed."""
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (plain YAML lets the last one win)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise ConfigError(f"key {key!r} is given twice (line {key_node.start_mark.line + 1}); keep one")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml(text: str) -> Any:
+    """Parse YAML safely (no Python objects), refusing duplicated keys.
+
+    Raises:
+        ConfigError: a key given twice in one mapping.
+        yaml.YAMLError: a syntax error.
+    """
+    return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
 
 
 # --------------------------------------------------------------------------------------------- the groups
@@ -329,15 +353,19 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
-    text = path.read_text()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"config file {path} is not UTF-8 text ({err.reason} at byte {err.start}); save it as "
+                          "UTF-8") from err
     try:
         if path.suffix in (".yaml", ".yml"):
-            values = yaml.safe_load(text)
+            values = load_yaml(text)
         elif path.suffix == ".toml":
             values = tomllib.loads(text)
         else:
             raise ConfigError(f"config file {path}: use .yaml, .yml or .toml, not {path.suffix!r}")
-    except (yaml.YAMLError, tomllib.TOMLDecodeError) as err:
+    except (yaml.YAMLError, tomllib.TOMLDecodeError, ConfigError) as err:
         raise ConfigError(f"config file {path} cannot be parsed: {err}") from err
     if values is None:
         return {}
@@ -377,8 +405,8 @@ def parse_overrides(overrides: Sequence[str] | Mapping[str, Any]) -> dict[str, A
         if not sep or not key.strip():
             raise ConfigError(f"override {item!r} must look like group.key=value, e.g. schedule.epochs=3")
         try:
-            parsed[key.strip()] = yaml.safe_load(text) if text.strip() else None
-        except yaml.YAMLError as err:
+            parsed[key.strip()] = load_yaml(text) if text.strip() else None
+        except (yaml.YAMLError, ConfigError) as err:
             raise ConfigError(f"override {item!r}: the value is not valid YAML: {err}") from err
     return parsed
 
@@ -578,25 +606,77 @@ def _check_teacher(key: str, teacher: TeacherRecipe) -> None:
 
 
 def _check_numbers(recipe: Recipe) -> None:
-    schedule, threat = recipe.schedule, recipe.threat
-    for key, value in (("schedule.epochs", schedule.epochs), ("schedule.batch_size", schedule.batch_size),
-                       ("threat.max_iter", threat.max_iter)):
-        _positive(key, value)
-    balancing = recipe.balancing
-    for key, value in (("threat.eps", threat.eps), ("threat.eps_step", threat.eps_step), ("schedule.lr", schedule.lr),
-                       ("balancing.kl_scale", balancing.kl_scale), ("balancing.t_min", balancing.t_min)):
-        if not value > 0:
-            raise ConfigError(f"{key}: expected a number > 0, got {value}")
+    """Ranges of every number and the relations between them, before anything is built."""
+    _check_finite(recipe.to_dict(), "")
+    schedule, threat, balancing = recipe.schedule, recipe.threat, recipe.balancing
+    check_threat(threat.eps, threat.eps_step, threat.max_iter, prefix="threat")
+    _positive("schedule.epochs", schedule.epochs)
+    if schedule.batch_size < 2:
+        raise ConfigError(f"schedule.batch_size: expected an integer >= 2, got {schedule.batch_size} (a batch of one "
+                          "breaks BatchNorm in training, so every batch would be skipped)")
+    _at_least("schedule.lr", schedule.lr, 0, strict=True)
+    _at_least("schedule.gamma", schedule.gamma, 0, strict=True)
+    for key in ("momentum", "weight_decay"):
+        _at_least(f"schedule.{key}", getattr(schedule, key), 0)
+    if schedule.checkpoint_every is not None:
+        _positive("schedule.checkpoint_every", schedule.checkpoint_every)
+    if not 0 <= recipe.seed < 2**32:
+        raise ConfigError(f"seed: expected an integer in [0, 2**32), got {recipe.seed}")
+    for key in ("n_train", "n_test"):
+        if getattr(recipe.data, key) is not None:
+            _positive(f"data.{key}", getattr(recipe.data, key))
+    for role in ("robust", "clean"):
+        _at_least(f"teachers.{role}.lr", getattr(recipe.teachers, role).lr, 0, strict=True)
+    for key, value in (("balancing.kl_scale", balancing.kl_scale), ("balancing.t_min", balancing.t_min)):
+        _at_least(key, value, 0, strict=True)
     if not balancing.t_min <= balancing.t_init <= balancing.t_max:
         raise ConfigError(f"balancing: expected t_min <= t_init <= t_max, got {balancing.t_min}, {balancing.t_init}, "
                           f"{balancing.t_max}")
     for key in ("temperature_lr", "weight_lr"):
-        if getattr(balancing, key) < 0:
-            raise ConfigError(f"balancing.{key}: expected a number >= 0, got {getattr(balancing, key)}")
+        _at_least(f"balancing.{key}", getattr(balancing, key), 0)
     if schedule.milestones != sorted(set(schedule.milestones)) or any(m < 1 for m in schedule.milestones):
         raise ConfigError(f"schedule.milestones: expected increasing epochs >= 1, got {schedule.milestones}")
     if recipe.threads is not None:
         _positive("threads", recipe.threads)
+
+
+def check_threat(eps: float, eps_step: float, max_iter: int, *, prefix: str) -> None:
+    """An Linf threat model that means something in [0, 1] pixel units.
+
+    Args:
+        eps: the radius, in (0, 1].
+        eps_step: the PGD step, in (0, eps].
+        max_iter: PGD steps, >= 1.
+        prefix: the key or option group the values came from, for messages (e.g. ``"threat"``).
+
+    Raises:
+        ConfigError: naming the value and the allowed range.
+    """
+    for key, value in (("eps", eps), ("eps_step", eps_step)):
+        if not math.isfinite(value):
+            raise ConfigError(f"{prefix}.{key}: expected a finite number, got {value}")
+    if not 0 < eps <= 1:
+        raise ConfigError(f"{prefix}.eps: expected a radius in (0, 1] pixel units (e.g. 8/255), got {eps}")
+    if not 0 < eps_step <= eps:
+        raise ConfigError(f"{prefix}.eps_step: expected a step in (0, eps={eps:.6g}], got {eps_step:.6g}")
+    _positive(f"{prefix}.max_iter", max_iter)
+
+
+def _check_finite(values: Any, key: str) -> None:
+    """Every number in the recipe is finite (YAML reads ``.inf`` and ``.nan`` as numbers)."""
+    if isinstance(values, Mapping):
+        for name, value in values.items():
+            _check_finite(value, f"{key}.{name}" if key else name)
+    elif isinstance(values, list):
+        for index, value in enumerate(values):
+            _check_finite(value, f"{key}[{index}]")
+    elif isinstance(values, float) and not math.isfinite(values):
+        raise ConfigError(f"{key}: expected a finite number, got {values}")
+
+
+def _at_least(key: str, value: float, low: float, *, strict: bool = False) -> None:
+    if value < low or (strict and value == low):
+        raise ConfigError(f"{key}: expected a number {'>' if strict else '>='} {low}, got {value}")
 
 
 def _check_evaluation(evaluation: EvaluationConfig) -> None:
