@@ -18,6 +18,9 @@ channel from the training split.
 """
 from __future__ import annotations
 
+import hashlib
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -232,24 +235,91 @@ def _read_torchvision_cifar(name: str, root, download: bool) -> _Source:
 def _read_npz(path: Path) -> _Source:
     if not path.is_file():
         raise FileNotFoundError(f"dataset file not found: {path}")
-    with np.load(path, allow_pickle=False) as npz:
-        missing = [key for key in NPZ_KEYS if key not in npz.files]
-        if missing:
-            raise ValueError(f"{path} lacks the keys {missing}; expected {list(NPZ_KEYS)}, found {npz.files}")
-        arrays = {key: npz[key] for key in NPZ_KEYS}
-        names = npz["class_names"] if "class_names" in npz.files else None
+    arrays, names = _load_npz_arrays(path)
     for key in ("x_train", "x_test"):
-        if arrays[key].dtype != np.uint8 or arrays[key].ndim not in (3, 4):
-            raise ValueError(
-                f"{path}: {key} must be uint8 images NHWC (or NHW), got {arrays[key].dtype} {arrays[key].shape}"
-            )
+        _check_npz_images(path, key, arrays[key])
+    if arrays["x_train"].shape[1:] != arrays["x_test"].shape[1:]:
+        raise ValueError(f"{path}: x_train images are {arrays['x_train'].shape[1:]} but x_test images are "
+                         f"{arrays['x_test'].shape[1:]}; both splits need the same image shape")
+    for split in ("train", "test"):
+        _check_npz_labels(path, split, arrays[f"x_{split}"], arrays[f"y_{split}"])
     nb_classes = int(max(arrays["y_train"].max(), arrays["y_test"].max())) + 1
+    if names is not None:
+        if names.ndim != 1 or not np.issubdtype(names.dtype, np.str_):
+            raise ValueError(f"{path}: class_names must be a 1-D array of strings, got {names.dtype} {names.shape}")
+        if len(names) < nb_classes:
+            raise ValueError(f"{path}: class_names has {len(names)} names but the labels go up to {nb_classes - 1}, "
+                             f"so at least {nb_classes} names are needed")
     return _Source(
         name=path.stem,
         train=_array_split(arrays["x_train"], arrays["y_train"], 255.0),
         test=_array_split(arrays["x_test"], arrays["y_test"], 255.0),
         class_names=tuple(str(n) for n in names) if names is not None else tuple(map(str, range(nb_classes))),
     )
+
+
+def _load_npz_arrays(path: Path) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+    """The four arrays (and ``class_names``) of an npz file, every reading failure named by file and key."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            if not hasattr(npz, "files"):
+                raise ValueError(f"{path} holds a single .npy array, not an .npz archive")
+            missing = [key for key in NPZ_KEYS if key not in npz.files]
+            if missing:
+                raise ValueError(f"{path} lacks the keys {missing}; expected {list(NPZ_KEYS)}, found {npz.files}")
+            wanted = [*NPZ_KEYS, *(["class_names"] if "class_names" in npz.files else [])]
+            arrays = {key: _npz_member(npz, key, path) for key in wanted}
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as err:
+        raise ValueError(f"{path} is not a readable .npz archive (truncated or damaged?): {err}") from err
+    except ValueError as err:
+        if "pickle" not in str(err):
+            raise
+        raise ValueError(f"{path} is not an .npz archive of numeric arrays (a text file, or a pickle, which is "
+                         "never loaded); write it with numpy.savez") from None
+    return arrays, arrays.pop("class_names", None)
+
+
+def _npz_member(npz: np.lib.npyio.NpzFile, key: str, path: Path) -> np.ndarray:
+    try:
+        return npz[key]
+    except ValueError as err:
+        if "pickle" not in str(err):
+            raise
+        raise ValueError(f"{path}: {key} is an array of Python objects, which is never unpickled; store numbers "
+                         "(and class_names as a numpy string array)") from None
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as err:
+        raise ValueError(f"{path}: {key} cannot be read (truncated or damaged archive?): {err}") from err
+
+
+def _check_npz_images(path: Path, key: str, images: np.ndarray) -> None:
+    """uint8 NHWC (or NHW) images with 1 or 3 channels, at least one."""
+    if images.dtype != np.uint8 or images.ndim not in (3, 4):
+        raise ValueError(f"{path}: {key} must be uint8 images NHWC (or NHW), got {images.dtype} {images.shape}")
+    if len(images) == 0:
+        raise ValueError(f"{path}: {key} holds no images")
+    if images.ndim == 4 and images.shape[-1] not in (1, 3):
+        looks_nchw = images.shape[1] in (1, 3)
+        hint = (f"; it looks like NCHW (channels first): store NHWC, e.g. numpy.transpose({key}, (0, 2, 3, 1))"
+                if looks_nchw else "")
+        raise ValueError(f"{path}: {key} has shape {images.shape}: the last axis must be the 1 or 3 colour "
+                         f"channels (NHWC){hint}")
+
+
+def _check_npz_labels(path: Path, split: str, images: np.ndarray, labels: np.ndarray) -> None:
+    """Integer class indices, one per image, none negative."""
+    key = f"y_{split}"
+    if labels.ndim == 2 and labels.shape[1] > 1:
+        raise ValueError(f"{path}: {key} has shape {labels.shape}, which looks like one-hot labels; store class "
+                         f"indices instead ({key}.argmax(axis=1))")
+    if labels.ndim != 1:
+        raise ValueError(f"{path}: {key} must be a 1-D array of class indices, got shape {labels.shape}")
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"{path}: {key} must hold integer class indices, got dtype {labels.dtype} (for names, "
+                         "store indices in y_* and the names in class_names)")
+    if len(labels) != len(images):
+        raise ValueError(f"{path}: {key} has {len(labels)} labels but x_{split} has {len(images)} images")
+    if labels.min() < 0:
+        raise ValueError(f"{path}: {key} holds the negative label {labels.min()}; class indices start at 0")
 
 
 def _read_image_folder(root: Path, image_size: int) -> _Source:
@@ -284,6 +354,11 @@ def _list_class_folders(folder: Path, index: dict[str, int]) -> tuple[list[Path]
     ]
     if not pairs:
         raise FileNotFoundError(f"no images ({sorted(IMAGE_SUFFIXES)}) under {folder}")
+    empty = sorted(name for name, label in index.items()
+                   if (folder / name).is_dir() and not any(found == label for _, found in pairs))
+    if empty:
+        raise ValueError(f"{folder}: the class folders {empty} hold no images ({sorted(IMAGE_SUFFIXES)}); remove "
+                         "them or add images")
     files, labels = zip(*pairs)
     return list(files), np.array(labels, dtype=np.int64)
 
@@ -294,6 +369,8 @@ def _list_eval_folder(folder: Path, index: dict[str, int]) -> tuple[list[Path], 
     if not annotations.is_file():
         return _list_class_folders(folder, index)
     rows = [line.split("\t")[:2] for line in annotations.read_text().splitlines() if line.strip()]
+    if not rows or any(len(row) < 2 for row in rows):
+        raise ValueError(f"{annotations} must list one 'image<TAB>class' line per image of {folder / 'images'}")
     unknown = sorted({wnid for _, wnid in rows if wnid not in index})
     if unknown:
         raise ValueError(f"{annotations} names classes {unknown[:5]} that the training split does not have")
@@ -308,8 +385,11 @@ def _decode(files: list[Path], image_size: int) -> np.ndarray:
     from PIL import Image
 
     def read(file: Path) -> np.ndarray:
-        with Image.open(file) as image:
-            return np.asarray(image.convert("RGB").resize((image_size, image_size), Image.BILINEAR))
+        try:
+            with Image.open(file) as image:
+                return np.asarray(image.convert("RGB").resize((image_size, image_size), Image.BILINEAR))
+        except (OSError, SyntaxError, ValueError) as err:  # PIL: unidentified, truncated or damaged image files
+            raise ValueError(f"cannot read the image {file}: {err}; remove or replace it") from err
 
     return np.stack([read(file) for file in files]) if files else np.zeros((0, image_size, image_size, 3), np.uint8)
 
@@ -329,6 +409,9 @@ def _val_count(val_size: float | int, pool: int) -> int:
     if isinstance(val_size, float) and not 0 <= val_size < 1:
         raise ValueError(f"val_size={val_size} must be a fraction in [0, 1) or an integer count")
     count = round(val_size * pool) if isinstance(val_size, float) else val_size
+    if val_size and count == 0:
+        raise ValueError(f"val_size={val_size} of a training pool of {pool} examples rounds to no validation example; "
+                         f"use a larger fraction or a count, or val_size 0 (and no checkpoint selection)")
     if not 0 <= count < pool:
         raise ValueError(f"val_size={val_size!r} leaves no training data: the training pool has {pool} examples")
     return count
@@ -359,3 +442,53 @@ def _split_off(labels: np.ndarray, count: int, seed: int) -> tuple[np.ndarray, n
         indices, test_size=count, random_state=seed, stratify=labels if stratifiable else None
     )
     return np.sort(kept), np.sort(split)
+
+
+def check_dataset(data: Dataset, *, source: str | None = None) -> Dataset:
+    """Check a dataset from any source (a plugin's included) before anything trains on it.
+
+    Args:
+        data: the dataset.
+        source: where it came from, for messages (default: its name).
+
+    Returns:
+        ``data``.
+
+    Raises:
+        ValueError: naming the split and what is wrong: not float32 NCHW images in [0, 1] with 1 or 3 channels
+            (or finite values), splits of different image shapes, an empty training or test split, labels that
+            are not integer indices in range or do not match the images in number, too few class names.
+    """
+    where = f"dataset {source or data.name!r}"
+    shape = data.x_train.shape[1:]
+    for split in ("train", "val", "test"):
+        x, y = getattr(data, f"x_{split}"), getattr(data, f"y_{split}")
+        if x.ndim != 4 or x.shape[1] not in (1, 3) or x.shape[1:] != shape:
+            raise ValueError(f"{where}: x_{split} has shape {x.shape}; expected N x C x H x W images (C = 1 or 3) "
+                             f"of the training shape {shape}")
+        if x.dtype != np.float32:
+            raise ValueError(f"{where}: x_{split} must be float32 in [0, 1], got {x.dtype}")
+        if len(x) and not (np.isfinite(x).all() and x.min() >= 0 and x.max() <= 1):
+            raise ValueError(f"{where}: x_{split} values must be finite and in [0, 1], got [{np.nanmin(x):.4g}, "
+                             f"{np.nanmax(x):.4g}]")
+        if y.ndim != 1 or len(y) != len(x) or not np.issubdtype(y.dtype, np.integer):
+            raise ValueError(f"{where}: y_{split} must hold one integer class index per image, got {y.dtype} "
+                             f"{y.shape} for {len(x)} images")
+        if len(y) and (y.min() < 0 or y.max() >= data.nb_classes):
+            raise ValueError(f"{where}: y_{split} labels lie in [{y.min()}, {y.max()}], outside the "
+                             f"{data.nb_classes} classes [0, {data.nb_classes - 1}] its class_names define")
+    for split in ("train", "test"):
+        if len(getattr(data, f"x_{split}")) == 0:
+            raise ValueError(f"{where}: the {split} split is empty")
+    return data
+
+
+def dataset_digest(data: Dataset) -> str:
+    """SHA-256 of a dataset's splits (images and labels of train, validation and test) and class names: a
+    resumed run compares it with the digest its checkpoints recorded."""
+    digest = hashlib.sha256(repr(data.class_names).encode())
+    for split in ("train", "val", "test"):
+        for array in (getattr(data, f"x_{split}"), getattr(data, f"y_{split}")):
+            digest.update(f"{split}{array.dtype}{array.shape}".encode())
+            digest.update(np.ascontiguousarray(array).data)
+    return digest.hexdigest()
