@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Balanced multi-teacher adversarial distillation for the Adversarial Robustness Toolbox.",
     )
     parser.add_argument("--quiet", action="store_true", help="only warnings and errors, no progress bars")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error, not only its message")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
@@ -33,6 +34,16 @@ def build_parser() -> argparse.ArgumentParser:
             continue
         module.add_parser(sub)
     return parser
+
+
+def _version() -> str:
+    """The installed distribution's version (importlib.metadata: no import of the package's heavy parts)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("art-bmtad")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

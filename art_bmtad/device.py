@@ -1,7 +1,10 @@
 """Device selection shared by the adapters, the trainers and the CLI."""
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 
@@ -19,6 +22,8 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     Raises:
         ValueError: The request names an unsupported device type, or CUDA when none is available.
     """
+    import torch
+
     if isinstance(device, str) and device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
@@ -49,4 +54,6 @@ def art_device_type(device: torch.device) -> str:
 def synchronize(device: torch.device) -> None:
     """Wait for the device's queued work (CUDA), so that a clock read afterwards times only finished work."""
     if device.type == "cuda":
+        import torch
+
         torch.cuda.synchronize(device)

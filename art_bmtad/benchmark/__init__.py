@@ -8,12 +8,36 @@ with the same :func:`~art_bmtad.evaluation.evaluate_robustness` settings, report
 
 Modules: :mod:`~.components` (what a recipe builds), :mod:`~.training` (one defence, selection, timing),
 :mod:`~.memory`, :mod:`~.results` (``results.json``), :mod:`~.render` (Markdown), :mod:`~.plots`,
-:mod:`~.run` (the whole run and its re-rendering).
+:mod:`~.files` (re-rendering a run folder), :mod:`~.run` (the whole run).
 
 Robust accuracies from small budgets are indications, not claims: defences need careful evaluation.
 """
-from art_bmtad.benchmark.results import read_results
-from art_bmtad.benchmark.run import render_run, run_benchmark, save_trained
-from art_bmtad.benchmark.training import TrainedDefence, train_defence
+from __future__ import annotations
 
-__all__ = ["TrainedDefence", "read_results", "render_run", "run_benchmark", "save_trained", "train_defence"]
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from art_bmtad.benchmark.files import render_run
+    from art_bmtad.benchmark.results import read_results
+    from art_bmtad.benchmark.run import run_benchmark, save_trained
+    from art_bmtad.benchmark.training import TrainedDefence, train_defence
+
+_PUBLIC = {
+    "TrainedDefence": "art_bmtad.benchmark.training",
+    "read_results": "art_bmtad.benchmark.results",
+    "render_run": "art_bmtad.benchmark.files",
+    "run_benchmark": "art_bmtad.benchmark.run",
+    "save_trained": "art_bmtad.benchmark.run",
+    "train_defence": "art_bmtad.benchmark.training",
+}
+"""Public name -> its module, imported on first use (``art-bmtad report`` needs no torch)."""
+
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name's module on first access."""
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'art_bmtad.benchmark' has no attribute {name!r}")
+    return getattr(importlib.import_module(_PUBLIC[name]), name)

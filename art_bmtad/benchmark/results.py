@@ -23,16 +23,14 @@ import json
 import os
 import platform
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import art
-import numpy as np
-import timm
-import torch
-
-from art_bmtad import distributed
-from art_bmtad.evaluation import RobustnessReport
 from art_bmtad.json_documents import read_json_document
+
+if TYPE_CHECKING:
+    import torch
+
+    from art_bmtad.evaluation import RobustnessReport
 
 FORMAT = "art-bmtad-bench/1"
 RESULTS_FILE = "results.json"
@@ -40,6 +38,8 @@ RESULTS_FILE = "results.json"
 
 def environment(device: torch.device) -> dict[str, Any]:
     """Versions, the device and the machine's load when the run started (timings depend on all three)."""
+    from art_bmtad import distributed
+
     return {
         "versions": versions(),
         "device": describe_device(device),
@@ -50,6 +50,11 @@ def environment(device: torch.device) -> dict[str, Any]:
 
 def versions() -> dict[str, str]:
     """Versions of torch, ART, timm, art-bmtad, NumPy and Python."""
+    import art
+    import numpy as np
+    import timm
+    import torch
+
     try:
         package = importlib.metadata.version("art-bmtad")
     except importlib.metadata.PackageNotFoundError:
@@ -60,6 +65,8 @@ def versions() -> dict[str, str]:
 
 def describe_device(device: torch.device) -> dict[str, Any]:
     """The device's type and name, CPU cores and PyTorch's intra-op threads."""
+    import torch
+
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()
     return {"type": device.type, "name": name, "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads()}
 

@@ -1,7 +1,6 @@
 """``run_benchmark``: every selected defence trained under one recipe and evaluated the same way; ``render_run``."""
 from __future__ import annotations
 
-import json
 import logging
 import time
 from pathlib import Path
@@ -13,15 +12,13 @@ from tqdm.auto import tqdm
 from art_bmtad import distributed
 from art_bmtad.benchmark import components
 from art_bmtad.benchmark.components import TEACHER_ATTACKS, PreparedTeachers
-from art_bmtad.benchmark.plots import BALANCE_FILE, HIGHLIGHT, TRADEOFF_FILE, plot_balance, plot_tradeoff
-from art_bmtad.benchmark.render import render_markdown
+from art_bmtad.benchmark.files import render_run
 from art_bmtad.benchmark.results import (
     FORMAT,
     defence_entry,
     environment,
     evaluation_summary,
     now,
-    read_results,
     teacher_entry,
     write_results,
 )
@@ -33,7 +30,6 @@ from art_bmtad.device import resolve_device
 
 logger = logging.getLogger(__name__)
 
-MARKDOWN_FILE = "results.md"
 HISTORY_FILE = "history.json"
 STUDENT_STEM = "student"
 
@@ -90,26 +86,6 @@ def run_benchmark(
         write_results(results, run_dir)
     render_run(run_dir, results)
     return results
-
-
-def render_run(run_dir: str | Path, results: dict[str, Any] | None = None) -> str:
-    """Write ``results.md`` and the plots of a run folder from its results (read from ``results.json`` when not
-    given) and B-MTARD's history; return the Markdown.
-
-    Raises:
-        FileNotFoundError: no ``results.json`` (when ``results`` is not given).
-        ValueError: ``results.json`` is not a benchmark result.
-    """
-    run_dir = Path(run_dir)
-    results = read_results(run_dir) if results is None else results
-    markdown = render_markdown(results)
-    (run_dir / MARKDOWN_FILE).write_text(markdown)
-    plot_tradeoff(results, run_dir / TRADEOFF_FILE)
-    balance = next((d for d in results["defences"] if d["name"] == HIGHLIGHT), None)
-    if balance is not None:
-        history = json.loads((run_dir / balance["history"]).read_text())
-        plot_balance(history, run_dir / BALANCE_FILE)
-    return markdown
 
 
 def save_trained(trained: TrainedDefence, folder: Path, **meta: Any) -> dict[str, str]:

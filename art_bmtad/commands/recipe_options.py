@@ -11,7 +11,7 @@ from typing import Any
 
 from art_bmtad.config import Recipe, load_recipe, parse_overrides
 from art_bmtad.presets import PRESETS
-from art_bmtad.teacher_prep import CACHE_ENV
+from art_bmtad.teacher_config import CACHE_ENV
 
 SHORTCUTS: dict[str, tuple[str, type, str, str]] = {
     # option dest: (recipe key, type, metavar, help)

@@ -5,9 +5,9 @@ import argparse
 from fractions import Fraction
 
 from art_bmtad.commands import add_command
-from art_bmtad.datasets import SOURCES, load_dataset
+from art_bmtad.dataset_catalog import SOURCES
 from art_bmtad.device import DEVICE_CHOICES
-from art_bmtad.teacher_prep import CACHE_ENV, KINDS, TeacherConfig, assess_robust_teacher, prepare_teacher
+from art_bmtad.teacher_config import CACHE_ENV, KINDS, TeacherConfig
 
 DESCRIPTION = f"""\
 Train a teacher for distillation and save it as <out>.safetensors + <out>.json, or reuse the
@@ -114,6 +114,9 @@ def run(args: argparse.Namespace) -> int:
     Returns:
         0.
     """
+    from art_bmtad.datasets import load_dataset
+    from art_bmtad.teacher_prep import assess_robust_teacher, prepare_teacher
+
     data = load_dataset(
         args.dataset,
         root=args.root,

@@ -12,9 +12,25 @@ Modules: :mod:`~.settings` (threat model, budgets), :mod:`~.objectives` (CW marg
 :mod:`~.runner` (seeding, running one attack), :mod:`~.suite` (FGSM, PGD, CW), :mod:`~.autoattack`,
 :mod:`~.sanity`, :mod:`~.report`, :mod:`~.evaluate`.
 """
-from art_bmtad.evaluation.evaluate import ATTACKS, evaluate_robustness
-from art_bmtad.evaluation.report import AttackResult, ClassAccuracy, RobustnessReport, SanityCheck
-from art_bmtad.evaluation.settings import AttackSettings, ThreatModel
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from art_bmtad.evaluation.settings import ATTACKS, AttackSettings, ThreatModel
+
+if TYPE_CHECKING:
+    from art_bmtad.evaluation.evaluate import evaluate_robustness
+    from art_bmtad.evaluation.report import AttackResult, ClassAccuracy, RobustnessReport, SanityCheck
+
+_LAZY = {
+    "evaluate_robustness": "art_bmtad.evaluation.evaluate",
+    "AttackResult": "art_bmtad.evaluation.report",
+    "ClassAccuracy": "art_bmtad.evaluation.report",
+    "RobustnessReport": "art_bmtad.evaluation.report",
+    "SanityCheck": "art_bmtad.evaluation.report",
+}
+"""Names whose modules need numpy, torch or ART: imported on first use, so the CLI's help stays light."""
 
 __all__ = [
     "ATTACKS",
@@ -26,3 +42,10 @@ __all__ = [
     "ThreatModel",
     "evaluate_robustness",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Import a heavy public name's module on first access."""
+    if name not in _LAZY:
+        raise AttributeError(f"module 'art_bmtad.evaluation' has no attribute {name!r}")
+    return getattr(importlib.import_module(_LAZY[name]), name)

@@ -30,9 +30,9 @@ from art_bmtad.adversarial import gradient_view
 from art_bmtad.evaluation.objectives import TargetedDLRLoss
 from art_bmtad.evaluation.report import AttackResult
 from art_bmtad.evaluation.runner import AttackRunner
-from art_bmtad.evaluation.settings import APGD_STEP_FACTOR, SQUARE_P_INIT, AttackSettings
+from art_bmtad.evaluation.settings import APGD_STEP_FACTOR, AUTOATTACK_VARIANTS, SQUARE_P_INIT, AttackSettings
 
-VARIANTS = ("standard", "art-default")
+VARIANTS = AUTOATTACK_VARIANTS
 
 FAB_T_NOTE = (
     f"FAB-T skipped: ART {art.__version__} has no FAB attack, so 'standard' AutoAttack here is APGD-CE, APGD-T "

@@ -15,13 +15,11 @@ from art_bmtad.evaluation import autoattack as autoattack_module
 from art_bmtad.evaluation import sanity, suite
 from art_bmtad.evaluation.report import AttackResult, RobustnessReport, per_class_accuracy
 from art_bmtad.evaluation.runner import AttackRunner
-from art_bmtad.evaluation.settings import AttackSettings, ThreatModel
+from art_bmtad.evaluation.settings import ATTACKS, AttackSettings, ThreatModel
 from art_bmtad.validation import check_data
 
 logger = logging.getLogger(__name__)
 
-ATTACKS = ("clean", "fgsm", "pgd20", "cw", "autoattack")
-"""Attack keys, in the order of the protocol's table. ``"clean"`` is always evaluated."""
 
 
 def evaluate_robustness(

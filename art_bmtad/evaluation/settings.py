@@ -11,7 +11,10 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
-import numpy as np
+ATTACKS = ("clean", "fgsm", "pgd20", "cw", "autoattack")
+"""Attack keys, in the order of the protocol's table. ``"clean"`` is always evaluated."""
+AUTOATTACK_VARIANTS = ("standard", "art-default")
+"""AutoAttack as assembled from ART's attacks (:mod:`~.autoattack`); see :data:`AUTOATTACK_BACKENDS`."""
 
 NORMS = ("inf", "2")
 DEFAULT_EPS = {"inf": 8 / 255, "2": 0.5}
@@ -63,6 +66,8 @@ class ThreatModel:
         Raises:
             ValueError: unknown norm, or eps not in ``(0, clip range]``.
         """
+        import numpy as np
+
         norm = parse_norm(norm)
         eps = DEFAULT_EPS[norm] if eps is None else float(eps)
         span = float(np.max(clip_values[1]) - np.min(clip_values[0]))
@@ -73,7 +78,7 @@ class ThreatModel:
     @property
     def art_norm(self) -> float:
         """The norm as ART's attacks take it (``np.inf`` or ``2``)."""
-        return np.inf if self.norm == "inf" else 2
+        return math.inf if self.norm == "inf" else 2
 
     @property
     def pgd_step(self) -> float:

@@ -5,15 +5,26 @@
 """
 from __future__ import annotations
 
-import functools
-from typing import Callable
+from typing import Any, Callable
 
-from art_bmtad.datasets import SOURCES, load_dataset
+from art_bmtad.dataset_catalog import SOURCES
 from art_bmtad.hookspecs import DatasetFactory, hookimpl
+
+
+def _loader(source: str) -> DatasetFactory:
+    """``factory(**options)`` calling ``load_dataset(source, **options)``, importing numpy only when called."""
+
+    def factory(**options: Any) -> Any:
+        from art_bmtad.datasets import load_dataset
+
+        return load_dataset(source, **options)
+
+    factory.__doc__ = f"``load_dataset({source!r}, **options)``."
+    return factory
 
 
 @hookimpl
 def art_bmtad_register_datasets(register: Callable[[str, DatasetFactory], None]) -> None:
     """Register one dataset per source of :func:`~art_bmtad.datasets.load_dataset`."""
     for source in SOURCES:
-        register(source, functools.partial(load_dataset, source))
+        register(source, _loader(source))
