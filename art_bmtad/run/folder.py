@@ -34,7 +34,7 @@ from art_bmtad.run.files import check_creatable_folder, describe_os_error, write
 
 LOCK_FILE = ".art-bmtad.lock"
 RUN_OUTPUTS = ("config.yaml", "results.json", "results.md", "student.safetensors", "student.json",
-               "history.json", "checkpoints", "tradeoff.png", "bmtard_balance.png")
+               "history.json", "checkpoints", "tradeoff.png", "bmtard_balance.png", "tune.json", "study.db")
 """Names whose presence marks a folder as holding a run's outputs."""
 
 
