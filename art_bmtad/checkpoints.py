@@ -133,7 +133,7 @@ def save_classifier(
     meta = {"format": FORMAT, **asdict(spec), "art_bmtad_version": _version(), "extra": extra_meta}
     text = json.dumps(meta, indent=2, sort_keys=True)
     _write_atomically({
-        weights_path: lambda tmp: safetensors.torch.save_file(tensors, tmp),
+        weights_path: lambda tmp: Path(tmp).write_bytes(safetensors.torch.save(tensors)),  # save_file makes 0600
         weights_path.with_suffix(".json"): lambda tmp: Path(tmp).write_text(text),
     })
     return weights_path

@@ -384,11 +384,12 @@ def write_recipe(recipe: Recipe, path: str | Path) -> Path:
     Returns:
         The path.
     """
+    from art_bmtad.run.files import write_atomic
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     header = "# Resolved art-bmtad recipe: re-run with --config this-file\n"
-    path.write_text(header + yaml.safe_dump(recipe.to_dict(), sort_keys=False))
-    return path
+    return write_atomic(path, header + yaml.safe_dump(recipe.to_dict(), sort_keys=False))
 
 
 def parse_overrides(overrides: Sequence[str] | Mapping[str, Any]) -> dict[str, Any]:

@@ -21,10 +21,23 @@ def read_json_document(path: Path, expected_format: str, what: str, missing: str
     """
     if not path.is_file():
         raise FileNotFoundError(missing)
+    document = read_json_object(path)
+    if document.get("format") != expected_format:
+        raise ValueError(f"{path} is not an {what} (format {expected_format!r})")
+    return document
+
+
+def read_json_object(path: Path) -> dict[str, Any]:
+    """The JSON object (a mapping) in ``path``.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: not UTF-8, not valid JSON, or not an object (names the file).
+    """
     try:
-        document = json.loads(path.read_text())
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ValueError(f"{path} is not valid JSON: {err}") from err
-    if not isinstance(document, dict) or document.get("format") != expected_format:
-        raise ValueError(f"{path} is not an {what} (format {expected_format!r})")
+    if not isinstance(document, dict):
+        raise ValueError(f"{path} does not hold a JSON object")
     return document

@@ -11,10 +11,15 @@ Writes go to a temporary file in the same folder, are fsynced and then renamed o
 ``SIGKILL`` or full disk leaves the previous checkpoints intact; the newest ``keep_last`` are kept.
 
 The trainers use this through ``fit(..., checkpoint_dir=..., checkpoint_every=..., keep_last=..., resume=...)``;
-:func:`latest_checkpoint` and :func:`read_checkpoint` are for tools (e.g. a CLI ``--resume``).
+:func:`latest_checkpoint` and :func:`read_checkpoint` are for tools (e.g. a CLI ``--resume``). A caller that
+knows what run it is (``art-bmtad train``: the resolved recipe and a digest of the data) wraps training in
+:func:`recording`; each checkpoint's header then holds that record, which :func:`read_run_record` reads back
+and :func:`differing_keys` compares, so a resumed run can be refused before any work if it is another run.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import errno
 import hashlib
 import json
@@ -26,7 +31,7 @@ import secrets
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 import safetensors.torch
@@ -36,6 +41,10 @@ from safetensors import SafetensorError, safe_open
 logger = logging.getLogger(__name__)
 
 FORMAT = "art-bmtad-training-state/1"
+RUN_RECORD_KEY = "run"
+"""Header key of the run record (see :func:`recording`)."""
+_RUN_RECORD: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("run_record", default=None)
+_MISSING = object()
 NAME = re.compile(r"^ckpt-(\d{9})\.safetensors$")
 TEMPORARY_PREFIX = ".ckpt-"
 
@@ -154,9 +163,66 @@ def _digest(tensors: dict[str, torch.Tensor]) -> str:
 
 
 def serialise(tensors: dict[str, torch.Tensor], state: dict[str, Any]) -> bytes:
-    """The bytes of a checkpoint file holding ``tensors`` and the JSON ``state``."""
+    """The bytes of a checkpoint file holding ``tensors``, the JSON ``state`` and the run record (if any)."""
     metadata = {"format": FORMAT, "state": json.dumps(state), "digest": _digest(tensors)}
+    record = _RUN_RECORD.get()
+    if record is not None:
+        metadata[RUN_RECORD_KEY] = json.dumps(record)
     return safetensors.torch.save(tensors, metadata=metadata)
+
+
+# ------------------------------------------------------------------------------------------- what run it is
+@contextlib.contextmanager
+def recording(record: dict[str, Any]) -> Iterator[None]:
+    """Every checkpoint written inside this context also records ``record`` (JSON: e.g. the whole resolved
+    recipe and a digest of the data), so that a resumed run can prove it is the same run.
+
+    Args:
+        record: plain JSON data.
+    """
+    token = _RUN_RECORD.set(json.loads(json.dumps(record)))
+    try:
+        yield
+    finally:
+        _RUN_RECORD.reset(token)
+
+
+def read_run_record(folder: str | os.PathLike) -> dict[str, Any] | None:
+    """The run record of the newest checkpoint in ``folder`` whose header reads (tensors are not read).
+
+    Returns:
+        The record, or ``None`` when the checkpoints hold none (written outside :func:`recording`).
+
+    Raises:
+        FileNotFoundError: ``folder`` holds no checkpoint.
+        CheckpointError: no checkpoint header in it reads.
+    """
+    paths = checkpoint_paths(folder)
+    if not paths:
+        raise FileNotFoundError(f"no training checkpoint (ckpt-*.safetensors) in {folder}")
+    problems = []
+    for path in reversed(paths):
+        try:
+            with safe_open(str(path), framework="pt", device="cpu") as handle:
+                metadata = handle.metadata() or {}
+            if metadata.get("format") != FORMAT:
+                raise CheckpointError(f"{path} is not an art-bmtad training checkpoint")
+            return json.loads(metadata[RUN_RECORD_KEY]) if RUN_RECORD_KEY in metadata else None
+        except (SafetensorError, OSError, ValueError, RuntimeError) as err:
+            problems.append(f"{path.name}: {err}")
+    raise CheckpointError(f"no readable checkpoint in {folder}: " + "; ".join(problems))
+
+
+def differing_keys(saved: Any, current: Any, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two nested JSON-like values (a key present in one only counts)."""
+    if isinstance(saved, dict) and isinstance(current, dict):
+        keys = sorted(set(saved) | set(current))
+        return [key for name in keys
+                for key in differing_keys(saved.get(name, _MISSING), current.get(name, _MISSING),
+                                          f"{prefix}.{name}" if prefix else name)]
+    if isinstance(saved, (list, tuple)) and isinstance(current, (list, tuple)):
+        return [] if list(saved) == list(current) else [prefix]
+    return [] if saved == current else [prefix]
 
 
 def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

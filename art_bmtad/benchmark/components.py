@@ -14,10 +14,11 @@ from art_bmtad import distributed
 from art_bmtad.adapters.timm import timm_classifier
 from art_bmtad.checkpoints import load_classifier
 from art_bmtad.config import Recipe, TeacherRecipe
-from art_bmtad.datasets import Dataset, load_dataset
+from art_bmtad.datasets import Dataset, check_dataset, load_dataset
 from art_bmtad.evaluation import AttackSettings, RobustnessReport, evaluate_robustness
 from art_bmtad.registry import create_dataset
 from art_bmtad.teacher_prep import TeacherConfig, prepare_teacher
+from art_bmtad.validation import check_teacher
 
 logger = logging.getLogger(__name__)
 
@@ -54,8 +55,9 @@ def load_data(recipe: Recipe) -> Dataset:
     data = recipe.data
     options = {"n_train": data.n_train, "n_test": data.n_test, "val_size": data.val_size, "seed": recipe.seed}
     if data.source.endswith(".npz"):
-        return load_dataset(data.source, **options)
-    return create_dataset(data.source, path=data.path, root=data.root, download=data.download or None, **options)
+        return check_dataset(load_dataset(data.source, **options))
+    dataset = create_dataset(data.source, path=data.path, root=data.root, download=data.download or None, **options)
+    return check_dataset(dataset, source=data.source)
 
 
 def build_student(recipe: Recipe, data: Dataset, device: str | torch.device | None = None) -> PyTorchClassifier:
@@ -142,21 +144,27 @@ def _prepare_teachers(
     recipe: Recipe, data: Dataset, roles: Sequence[str], device: str | torch.device | None, progress: bool
 ) -> PreparedTeachers:
     prepared = PreparedTeachers()
-    for role in roles:
+    # Saved teachers first: each is checked against the data before any other teacher trains.
+    for role in sorted(roles, key=lambda role: getattr(recipe.teachers, role).checkpoint is None):
         teacher: TeacherRecipe = getattr(recipe.teachers, role)
         started = time.perf_counter()
         if teacher.checkpoint is not None:
             classifier = load_classifier(teacher.checkpoint, device=device or recipe.device)
+            check_teacher(classifier, data, f"{role} ({teacher.checkpoint})")
             row = {"source": "checkpoint", "path": str(teacher.checkpoint), "kind": "checkpoint"}
         else:
             logger.info("%s teacher: %s (%s, %d epochs)", role, teacher.model, teacher.kind, teacher.epochs)
             result = prepare_teacher(teacher_config(recipe, teacher), data, cache_dir=recipe.teachers.cache_dir,
                                      device=device or recipe.device, progress=progress)
             classifier = result.classifier
+            check_teacher(classifier, data, f"{role} ({'cached' if result.cached else 'trained'} {result.path})")
             row = {"source": "cache" if result.cached else "trained", "path": str(result.path), "kind": teacher.kind}
         name = getattr(getattr(classifier.model, "art_bmtad_spec", None), "name", None) or teacher.model
         row.update(role=role, model=name, prepare_seconds=time.perf_counter() - started)
         prepared.classifiers[role], prepared.rows[role] = classifier, row
+    order = [role for role in roles if role in prepared.classifiers]
+    prepared.classifiers = {role: prepared.classifiers[role] for role in order}
+    prepared.rows = {role: prepared.rows[role] for role in order}
     return prepared
 
 

@@ -4,12 +4,13 @@ Light on purpose (no torch, no ART): ``art-bmtad report`` uses it to re-render a
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from art_bmtad.benchmark.render import render_markdown
-from art_bmtad.benchmark.results import read_results
+from art_bmtad.benchmark.results import RESULTS_FILE, inside_run_folder, read_results
+from art_bmtad.json_documents import read_json_object
+from art_bmtad.run.files import write_atomic
 
 MARKDOWN_FILE = "results.md"
 
@@ -27,10 +28,13 @@ def render_run(run_dir: str | Path, results: dict[str, Any] | None = None) -> st
     from art_bmtad.benchmark.plots import BALANCE_FILE, HIGHLIGHT, TRADEOFF_FILE, plot_balance, plot_tradeoff
 
     markdown = render_markdown(results)
-    (run_dir / MARKDOWN_FILE).write_text(markdown)
+    write_atomic(run_dir / MARKDOWN_FILE, markdown)
     plot_tradeoff(results, run_dir / TRADEOFF_FILE)
     balance = next((d for d in results["defences"] if d["name"] == HIGHLIGHT), None)
     if balance is not None:
-        history = json.loads((run_dir / balance["history"]).read_text())
+        history_path = inside_run_folder(run_dir, balance["history"], f"{run_dir / RESULTS_FILE}: history")
+        history = read_json_object(history_path)
+        if not isinstance(history.get("steps"), dict):
+            raise ValueError(f"{history_path}: not a training history (no 'steps' mapping)")
         plot_balance(history, run_dir / BALANCE_FILE)
     return markdown

@@ -118,11 +118,9 @@ def now() -> str:
 
 def write_results(results: dict[str, Any], run_dir: Path) -> Path:
     """Write ``run_dir/results.json`` (atomically: a temporary file, then a rename)."""
-    path = run_dir / RESULTS_FILE
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(results, indent=1) + "\n")
-    os.replace(tmp, path)
-    return path
+    from art_bmtad.run.files import write_atomic
+
+    return write_atomic(run_dir / RESULTS_FILE, json.dumps(results, indent=1) + "\n")
 
 
 def read_results(run_dir: str | Path) -> dict[str, Any]:
@@ -132,5 +130,64 @@ def read_results(run_dir: str | Path) -> dict[str, Any]:
         FileNotFoundError: no ``results.json`` in ``run_dir``.
         ValueError: it is not an art-bmtad benchmark result.
     """
-    return read_json_document(Path(run_dir) / RESULTS_FILE, FORMAT, "art-bmtad benchmark result",
-                              f"no {RESULTS_FILE} in {run_dir}: is it the --out folder of `art-bmtad bench`?")
+    path = Path(run_dir) / RESULTS_FILE
+    results = read_json_document(path, FORMAT, "art-bmtad benchmark result",
+                                 f"no {RESULTS_FILE} in {run_dir}: is it the --out folder of `art-bmtad bench`?")
+    check_results(results, path)
+    return results
+
+
+_NUMBER = (int, float)
+_ENTRY_FIELDS = {
+    "teachers": {"role": str, "model": str, "accuracy": dict},
+    "defences": {"name": str, "accuracy": dict, "sanity_passed": bool, "selected_epoch": int,
+                 "train_seconds": _NUMBER, "seconds_per_epoch": _NUMBER, "notes": list, "history": str,
+                 "checkpoint": str},
+}
+"""Fields every teacher and defence record must have, with their types (what the table and plots read)."""
+
+
+def check_results(results: dict[str, Any], path: Path) -> None:
+    """Check the fields of a ``results.json`` that re-rendering reads, and that every file it names lies inside
+    its run folder (``art-bmtad report`` reads nothing outside it).
+
+    Raises:
+        ValueError: naming the file and the field.
+    """
+    def fail(field: str, expected: str) -> ValueError:
+        return ValueError(f"{path}: {field}: expected {expected}; the file is damaged or not written by "
+                          "`art-bmtad bench`")
+
+    for key, kind in (("config", dict), ("environment", dict), ("evaluation", dict), ("teachers", list),
+                      ("defences", list)):
+        if not isinstance(results.get(key), kind):
+            raise fail(key, "a mapping" if kind is dict else "a list")
+    labels = results["evaluation"].get("labels")
+    if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
+        raise fail("evaluation.labels", "a mapping of attack names to labels")
+    for group, fields in _ENTRY_FIELDS.items():
+        for index, entry in enumerate(results[group]):
+            if not isinstance(entry, dict):
+                raise fail(f"{group}[{index}]", "a mapping")
+            for name, kind in fields.items():
+                value = entry.get(name)
+                if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+                    raise fail(f"{group}[{index}].{name}", f"a {getattr(kind, '__name__', 'number')}")
+            for attack, accuracy in entry["accuracy"].items():
+                if accuracy is not None and (not isinstance(accuracy, _NUMBER) or isinstance(accuracy, bool)):
+                    raise fail(f"{group}[{index}].accuracy.{attack}", "a number or null")
+            for name in ("history", "checkpoint"):
+                if name in fields:
+                    inside_run_folder(path.parent, entry[name], f"{path}: {group}[{index}].{name}")
+
+
+def inside_run_folder(run_dir: Path, relative: str, what: str) -> Path:
+    """``run_dir / relative``, refused when it leads outside ``run_dir`` (absolute, ``..``, or a link out).
+
+    Raises:
+        ValueError: naming ``what``.
+    """
+    target = (run_dir / relative).resolve()
+    if Path(relative).is_absolute() or not target.is_relative_to(run_dir.resolve()):
+        raise ValueError(f"{what}: {relative!r} lies outside the run folder {run_dir}; refused")
+    return target

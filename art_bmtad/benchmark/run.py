@@ -1,6 +1,7 @@
 """``run_benchmark``: every selected defence trained under one recipe and evaluated the same way; ``render_run``."""
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from pathlib import Path
@@ -27,6 +28,8 @@ from art_bmtad.checkpoints import save_classifier
 from art_bmtad.config import RECIPE_FILE, Recipe, write_recipe
 from art_bmtad.datasets import Dataset
 from art_bmtad.device import resolve_device
+from art_bmtad.run import RunFolder
+from art_bmtad.validation import check_student_builds, check_training_data
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +38,8 @@ STUDENT_STEM = "student"
 
 
 def run_benchmark(
-    recipe: Recipe, run_dir: str | Path, *, progress: bool = True, device: str | torch.device | None = None
+    recipe: Recipe, run_dir: str | Path, *, progress: bool = True, device: str | torch.device | None = None,
+    overwrite: bool = False,
 ) -> dict[str, Any] | None:
     """Train and evaluate every defence of ``recipe`` and write the run folder.
 
@@ -48,28 +52,46 @@ def run_benchmark(
     with DistributedDataParallel; then the other ranks are done, and rank 0 alone trains the rest (ART's trainers
     are single-process), evaluates everything and writes the folder. Each defence's ``processes`` says which.
 
+    The run folder is a :class:`~art_bmtad.run.RunFolder`, locked for the whole run: a folder holding an earlier
+    run is refused unless ``overwrite``. The student's construction, the data, the batching and every teacher
+    are checked before anything is written; only then is an earlier run replaced and ``config.yaml`` written.
+
     Args:
         recipe: a checked recipe (:func:`art_bmtad.config.load_recipe`).
         run_dir: the run folder (created).
         progress: progress bars (rank 0 only).
         device: where to train and evaluate (default ``recipe.device``; under torchrun, this rank's device).
+        overwrite: replace an earlier run in ``run_dir`` (as a whole, once every input has been checked).
 
     Returns:
         The results (as written to ``results.json``); ``None`` on the ranks other than 0.
+
+    Raises:
+        RunFolderError: ``run_dir`` holds an earlier run (without ``overwrite``), other files, or is in use.
+        OSError: ``run_dir`` cannot be created or written.
     """
-    started = time.perf_counter()
-    run_dir = Path(run_dir)
     main = distributed.is_main_process()
-    progress = progress and main
+    folder = RunFolder(run_dir, command="art-bmtad bench", overwrite=overwrite)
+    with folder if main else contextlib.nullcontext():
+        return _run(recipe, folder, progress=progress and main, device=device)
+
+
+def _run(recipe: Recipe, folder: RunFolder, *, progress: bool, device: str | torch.device | None
+         ) -> dict[str, Any] | None:
+    started = time.perf_counter()
+    run_dir, main = folder.path, distributed.is_main_process()
     components.apply_runtime(recipe)
     device = torch.device(device) if device is not None else resolve_device(recipe.device)
-    if main:
-        write_recipe(recipe, run_dir / RECIPE_FILE)
+    check_student_builds(recipe)
     data = components.load_data(recipe)
+    check_training_data(recipe, data, processes=distributed.world_size())
     logger.info("data %s: %d train, %d validation, %d test", data.name, len(data.x_train), len(data.x_val),
                 len(data.x_test))
     teachers = components.prepare_teachers(recipe, data, teachers_needed(recipe.defences), device=device,
                                            progress=progress)
+    if main:
+        folder.begin()
+        write_recipe(recipe, run_dir / RECIPE_FILE)
     trained_together = {name: _train(name, recipe, data, teachers, device, progress)
                         for name in recipe.defences if name in DISTILLATION_TEACHERS and distributed.is_distributed()}
     if not main:

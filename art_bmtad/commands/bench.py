@@ -7,6 +7,7 @@ from pathlib import Path
 from art_bmtad.commands import add_command
 from art_bmtad.commands.recipe_options import add_recipe_options, quiet_or_progress, recipe_from_args
 from art_bmtad.config import DEFAULT_DEFENCES, EXTRA_DEFENCES
+from art_bmtad.run import add_overwrite_option
 
 DESCRIPTION = f"""\
 Benchmark B-MTARD against its relatives and ART's own adversarial training under one recipe: the same
@@ -45,6 +46,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                         help="comma-separated defences to train, in table order [defences]")
     chosen.add_argument("--all", action="store_true",
                         help=f"every built-in defence: the defaults plus {', '.join(EXTRA_DEFENCES)}")
+    add_overwrite_option(parser)
     add_recipe_options(parser)
     return parser
 
@@ -70,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
         extra["defences"] = [*DEFAULT_DEFENCES, *EXTRA_DEFENCES]
     recipe = recipe_from_args(args, extra)
     with distributed.process_group_from_env() as context:
-        results = run_benchmark(recipe, args.out, progress=progress, device=context and context.device)
+        results = run_benchmark(recipe, args.out, progress=progress, device=context and context.device,
+                                overwrite=args.overwrite)
     if results is not None:  # rank 0 (or a single process); run_benchmark already wrote results.md and the plots
         print(render_markdown(results), end="")
     return 0

@@ -2,17 +2,23 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import shlex
 import sys
 from pathlib import Path
+from typing import Any
 
 from art_bmtad.commands import add_command
 from art_bmtad.commands.recipe_options import add_recipe_options, quiet_or_progress, recipe_from_args
 from art_bmtad.config import RECIPE_FILE, Recipe
+from art_bmtad.run import add_overwrite_option
 
 logger = logging.getLogger(__name__)
 
 CHECKPOINTS = "checkpoints"
+RESUMABLE_CHANGES = ("schedule.epochs", "device", "threads")
+"""Recipe keys a resumed run may change: more epochs, where it runs, how many CPU threads."""
 
 DESCRIPTION = f"""\
 Train one student with one defence (default: bmtard) under a recipe: the same presets, config files and
@@ -47,12 +53,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--defence", metavar="NAME",
                         help="the defence: a name from `art-bmtad plugins`, or plain (default: bmtard; "
                              "with --resume: the run's own)")
+    add_overwrite_option(parser)
     add_recipe_options(parser)
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
     """Train the student and save it, its history and the resolved recipe in the run folder.
+
+    Everything is checked before any expensive work, in this order: the recipe, the run folder (locked for the
+    whole run), the resumed run's recipe, the student's construction, the data and the batching, the resumed
+    run's data, each teacher against the data. Only then does the run begin (an earlier run replaced with
+    ``--overwrite``, the recipe written).
 
     Args:
         args: the parsed command line.
@@ -61,41 +73,58 @@ def run(args: argparse.Namespace) -> int:
         0.
 
     Raises:
-        ValueError: a bad recipe, or a new run into a folder that already holds checkpoints.
+        ValueError: a bad recipe, data or teacher; a run folder that holds another run or is in use; a resumed
+            run whose recipe or data differ from the checkpoints' (naming the keys).
     """
-    from art_bmtad import distributed
+    from art_bmtad import distributed, training_state
     from art_bmtad.benchmark import save_trained, train_defence
     from art_bmtad.benchmark.components import apply_runtime, load_data, prepare_teachers
     from art_bmtad.benchmark.training import teachers_needed
     from art_bmtad.config import write_recipe
+    from art_bmtad.datasets import dataset_digest
     from art_bmtad.device import resolve_device
+    from art_bmtad.run import RunFolder
+    from art_bmtad.validation import check_student_builds, check_training_data
 
     progress = quiet_or_progress(args)
+    resume = args.resume is not None
     run_dir = args.resume or args.out
     recipe = _recipe(args, run_dir)
-    _check_run_dir(run_dir, resume=args.resume is not None)
     with distributed.process_group_from_env() as context:
-        device = context.device if context is not None else resolve_device(recipe.device)
-        apply_runtime(recipe)
         main = distributed.is_main_process()
-        if main:
-            write_recipe(recipe, run_dir / RECIPE_FILE)
-        data = load_data(recipe)
-        name = recipe.defences[0]
-        _check_distributable(name)
-        teachers = prepare_teachers(recipe, data, teachers_needed([name]), device=device, progress=progress)
-        checkpoint_dir = _checkpoint_dir(name, run_dir)
-        try:
-            trained = train_defence(name, recipe, data, teachers.classifiers, device=device, progress=progress,
-                                    checkpoint_dir=checkpoint_dir, resume=args.resume is not None)
-        except KeyboardInterrupt:
-            if main and checkpoint_dir is not None:
-                print(f"art-bmtad train: stopped; continue with: art-bmtad train --resume {run_dir}", file=sys.stderr)
-            raise
-        if main:
-            save_trained(trained, run_dir, recipe=recipe.to_dict())
-            print(f"{name}: student saved in {run_dir} ({trained.selection}; {trained.train_seconds:.1f} s of "
-                  f"training). Evaluate it with: {eval_command(recipe, run_dir)}")
+        folder = RunFolder(run_dir, command="art-bmtad train", option="--resume" if resume else "--out",
+                           overwrite=args.overwrite, resume=resume, resume_option="--resume")
+        with folder if main else contextlib.nullcontext():
+            record = _check_same_recipe(recipe, run_dir) if resume else None
+            device = context.device if context is not None else resolve_device(recipe.device)
+            apply_runtime(recipe)
+            check_student_builds(recipe)
+            data = load_data(recipe)
+            check_training_data(recipe, data, processes=distributed.world_size())
+            digest = dataset_digest(data)
+            if record is not None and record.get("data") not in (None, digest):
+                raise ValueError(f"--resume {run_dir}: the data differ from those the run was trained on (digest "
+                                 f"{digest[:12]} vs {record['data'][:12]}); resume with the same data files")
+            name = recipe.defences[0]
+            _check_distributable(name)
+            teachers = prepare_teachers(recipe, data, teachers_needed([name]), device=device, progress=progress)
+            if main:
+                folder.begin()
+                write_recipe(recipe, run_dir / RECIPE_FILE)
+            checkpoint_dir = _checkpoint_dir(name, run_dir)
+            try:
+                with training_state.recording({"recipe": recipe.to_dict(), "data": digest}):
+                    trained = train_defence(name, recipe, data, teachers.classifiers, device=device,
+                                            progress=progress, checkpoint_dir=checkpoint_dir, resume=resume)
+            except KeyboardInterrupt:
+                if main and checkpoint_dir is not None:
+                    print("art-bmtad train: stopped; continue with: art-bmtad train --resume "
+                          f"{shlex.quote(str(run_dir))}", file=sys.stderr)
+                raise
+            if main:
+                save_trained(trained, run_dir, recipe=recipe.to_dict())
+                print(f"{name}: student saved in {run_dir} ({trained.selection}; {trained.train_seconds:.1f} s of "
+                      f"training). Evaluate it with: {eval_command(recipe, run_dir)}")
     return 0
 
 
@@ -110,15 +139,23 @@ def _recipe(args: argparse.Namespace, run_dir: Path) -> Recipe:
     return recipe_from_args(args, extra, config_file=saved)
 
 
-def _check_run_dir(run_dir: Path, *, resume: bool) -> None:
-    """A new run must not land on an earlier run's checkpoints; a resumed run needs them."""
-    checkpoints = run_dir / CHECKPOINTS
-    held = checkpoints.is_dir() and any(checkpoints.iterdir())
-    if held and not resume:
-        raise ValueError(f"{run_dir} already holds a training run ({checkpoints}); continue it with "
-                         f"--resume {run_dir}, or choose another --out")
-    if resume and not held:
-        raise FileNotFoundError(f"--resume {run_dir}: no checkpoints in {checkpoints}")
+def _check_same_recipe(recipe: Recipe, run_dir: Path) -> dict[str, Any] | None:
+    """Refuse a resumed run whose recipe differs from the one its checkpoints recorded, except in
+    :data:`RESUMABLE_CHANGES`; return the checkpoints' run record (``None`` for checkpoints written without one,
+    which are compared with the run's saved recipe instead)."""
+    from art_bmtad import training_state
+    from art_bmtad.config import load_recipe
+
+    record = training_state.read_run_record(run_dir / CHECKPOINTS)
+    saved = record["recipe"] if record is not None else load_recipe(config_file=run_dir / RECIPE_FILE,
+                                                                      check_names=False).to_dict()
+    changed = [key for key in training_state.differing_keys(saved, recipe.to_dict())
+               if key not in RESUMABLE_CHANGES]
+    if changed:
+        raise ValueError(f"--resume {run_dir}: changes the recipe of the run being resumed in {', '.join(changed)}; "
+                         f"a resumed run may only change {', '.join(RESUMABLE_CHANGES)} (start a new run with --out "
+                         "to change the others)")
+    return record
 
 
 def _check_distributable(name: str) -> None:
@@ -145,9 +182,11 @@ def _checkpoint_dir(name: str, run_dir: Path) -> Path | None:
 def eval_command(recipe: Recipe, run_dir: Path) -> str:
     """The ``art-bmtad eval`` command line that evaluates the run's student on its data and threat model."""
     data = recipe.data
-    parts = ["art-bmtad eval", f"--model {run_dir}", f"--data {data.source}"]
+    parts = ["art-bmtad eval", f"--model {shlex.quote(str(run_dir))}", f"--data {shlex.quote(data.source)}"]
     if data.path:
-        parts.append(f"--data-path {data.path}")
+        parts.append(f"--data-path {shlex.quote(data.path)}")
+    if data.root:
+        parts.append(f"--root {shlex.quote(data.root)}")
     parts.append(f"--eps {recipe.threat.eps:.6g}")
     if recipe.seed:
         parts.append(f"--seed {recipe.seed}")

@@ -24,6 +24,7 @@ import fcntl
 import json
 import os
 import secrets
+import shlex
 import shutil
 import socket
 import sys
@@ -197,7 +198,8 @@ class RunFolder:
         outputs = run_outputs(self.path)
         if outputs and not self.overwrite:
             shown = ", ".join(outputs[:6]) + (", ..." if len(outputs) > 6 else "")
-            resume = f", continue it with {self.resume_option} {self.path}" if self.resume_option else ""
+            resume = (f", continue it with {self.resume_option} {shlex.quote(str(self.path))}" if self.resume_option
+                      else "")
             raise RunFolderError(
                 f"{self.option} {self.path} already holds a run's outputs ({shown}); pass --overwrite to replace "
                 f"that run{resume}, or choose another {self.option}")
