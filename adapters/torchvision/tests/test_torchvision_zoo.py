@@ -1,0 +1,128 @@
+"""The ``torchvision`` zoo: cfg from the weights enums, published files in the torch hub cache, safe loading."""
+from __future__ import annotations
+
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+import torch
+import torchvision
+
+from art_bmtad.models.zoo import MissingWeightsError
+from art_bmtad_torchvision.plugin import ZOO
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Small models on a shared CPU: one intra-op thread is many times faster than contended ones."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def hub(tmp_path, monkeypatch) -> Path:
+    """An empty torch hub cache: ``$TORCH_HOME/hub/checkpoints``."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    folder = tmp_path / "torch" / "hub" / "checkpoints"
+    folder.mkdir(parents=True)
+    return folder
+
+
+def randomised(network: torch.nn.Module) -> torch.nn.Module:
+    """Random weights *and* batch-norm statistics, so that a wrong or missing key changes the outputs."""
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for value in network.state_dict().values():
+            if value.is_floating_point():
+                value.copy_(torch.rand_like(value) * 0.5 + 0.5 if value.dim() == 1 else torch.randn_like(value) * 0.05)
+    return network.eval()
+
+
+def outputs_equal(loaded: torch.nn.Module, reference: torch.nn.Module, size: int = 64) -> None:
+    x = torch.rand(2, 3, size, size)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.eval()(x), reference(x), rtol=0, atol=0)
+
+
+class WritesEvidence:
+    """A pickle payload: unpickling it unsafely would create the file ``path``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (Path.touch, (self.path,))
+
+
+def test_names_are_torchvision_classification_models():
+    names = ZOO.list_models()
+    assert names == torchvision.models.list_models(module=torchvision.models)
+    assert {"resnet50", "vit_b_16", "convnext_tiny", "densenet121"} <= set(names)
+    assert not any(name.startswith(("fcn_", "deeplab", "fasterrcnn", "raft")) for name in names)  # other tasks
+    points = {p.name: p.value for p in metadata.distribution("art-bmtad-torchvision").entry_points if p.group == "art_bmtad"}
+    assert points == {"torchvision": "art_bmtad_torchvision.plugin"}
+
+
+def test_cfg_comes_from_the_weights_enum():
+    cfg = ZOO.model_cfg("resnet50")  # DEFAULT = IMAGENET1K_V2
+    assert (cfg.num_classes, cfg.input_size, cfg.dataset) == (1000, (3, 224, 224), "imagenet")
+    assert (cfg.mean, cfg.std) == ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+    assert cfg.weights == "$TORCH_HOME/hub/checkpoints/resnet50-11ad3fa6.pth"
+    assert cfg.architecture == "resnet50 (IMAGENET1K_V2)"
+    assert ZOO.model_cfg("resnet50.IMAGENET1K_V1").weights.endswith("/resnet50-0676ba61.pth")
+    assert ZOO.model_cfg("vit_b_16.IMAGENET1K_SWAG_E2E_V1").input_size == (3, 384, 384)
+    assert ZOO.model_cfg("inception_v3").input_size == (3, 299, 299)
+    with pytest.raises(KeyError, match="no classification model 'resnet51'; close: resnet50"):
+        ZOO.model_cfg("resnet51")
+    with pytest.raises(KeyError, match="no weights 'IMAGENET1K_V3'; it has IMAGENET1K_V1, IMAGENET1K_V2"):
+        ZOO.model_cfg("resnet50.IMAGENET1K_V3")
+
+
+def test_published_file_loads_by_name_from_the_hub_cache(hub):
+    reference = randomised(torchvision.models.resnet18())
+    published = {key: value for key, value in reference.state_dict().items() if not key.endswith("num_batches_tracked")}
+    torch.save(published, hub / "resnet18-f37072fd.pth")  # a 2017 file: no BatchNorm counters
+    outputs_equal(ZOO.create("resnet18", pretrained=True), reference)
+
+
+def test_densenet_file_with_its_old_key_names_loads(tmp_path):
+    reference = randomised(torchvision.models.densenet121())
+    old_names = {key.replace(".norm1.", ".norm.1.").replace(".conv2.", ".conv.2."): value
+                 for key, value in reference.state_dict().items() if not key.endswith("num_batches_tracked")}
+    assert "features.denseblock1.denselayer1.norm.1.weight" in old_names  # the published (pre-PyTorch 0.4.1) file
+    torch.save(old_names, tmp_path / "densenet121-a639ec97.pth")
+    outputs_equal(ZOO.create("densenet121", weights=tmp_path), reference, size=32)
+
+
+def test_googlenet_loads_its_auxiliary_heads_then_drops_them(tmp_path):
+    reference = randomised(torchvision.models.googlenet(aux_logits=True, transform_input=True, init_weights=False))
+    path = tmp_path / "googlenet.pth"
+    torch.save(reference.state_dict(), path)
+    loaded = ZOO.create("googlenet", weights=path)
+    assert loaded.aux1 is None and loaded.aux2 is None
+    outputs_equal(loaded, reference)
+    assert isinstance(loaded.train()(torch.rand(2, 3, 64, 64)), torch.Tensor)  # plain logits when training too
+
+
+def test_missing_file_names_the_exact_path(hub):
+    with pytest.raises(MissingWeightsError) as caught:
+        ZOO.create("resnet50", pretrained=True)
+    message = str(caught.value)
+    assert f"{hub / 'resnet50-11ad3fa6.pth'}." in message and f"folder {hub} " in message
+    assert "ResNet50_Weights.IMAGENET1K_V2" in message and "download=True" in message
+
+
+def test_pickle_payload_is_refused_and_not_executed(hub, tmp_path):
+    evidence = tmp_path / "executed"
+    torch.save({"fc.weight": torch.zeros(1000, 512), "payload": WritesEvidence(evidence)}, hub / "resnet18-f37072fd.pth")
+    with pytest.raises(ValueError, match="refused to load .*not unpickled"):
+        ZOO.create("resnet18", pretrained=True)
+    assert not evidence.exists()
+
+
+def test_published_classes_only_with_weights(hub):
+    with pytest.raises(ValueError, match="1000 classes, not num_classes=10"):
+        ZOO.create("resnet18", pretrained=True, num_classes=10)
+    assert ZOO.create("resnet18", num_classes=10).fc.out_features == 10
