@@ -292,3 +292,32 @@ def _check(batch_sizes: Sequence[int], repeats: int, warmup: int, threads: int |
         raise ValueError(f"warm-up must be 0 or more, got {warmup}")
     if threads is not None and threads < 1:
         raise ValueError(f"threads must be at least 1, got {threads}")
+
+
+def cost_table(reports: Sequence[CostReport]) -> str:
+    """A Markdown table of cost reports: one row per model and batch size, then how the figures were measured.
+
+    Args:
+        reports: the reports, measured on the same device.
+
+    Returns:
+        Markdown text.
+    """
+    header = ("| Model | Params | MFLOPs/image | Weights MiB | Batch | Latency ms: median [IQR] | min-max | Images/s "
+              "| Peak activations MiB |")
+    lines = [header, "|---|" + "---:|" * (header.count("|") - 2)]
+    for report in reports:
+        for timing in report.timings:
+            lines.append(
+                f"| `{report.model}` | {report.params:,} | {report.flops_per_image / 1e6:.2f} | "
+                f"{report.weight_bytes / MIB:.2f} | {timing.batch_size} | {timing.median_ms:.3f} "
+                f"[{timing.q1_ms:.3f}-{timing.q3_ms:.3f}] | {timing.min_ms:.3f}-{timing.max_ms:.3f} | "
+                f"{timing.images_per_second:,.0f} | {timing.peak_activation_mib:.2f} |")
+    first = reports[0]
+    notes = [
+        f"Device {first.device} ({first.device_name}), {first.threads} threads; {first.timings[0].repeats} timed "
+        "forwards per batch size after a warm-up, in inference mode.",
+        "FLOPs: torch.utils.flop_counter, a multiply-add = 2 FLOPs (convolutions and linear layers).",
+        f"Peak activations: {first.memory_kind}.",
+    ]
+    return "\n".join(lines) + "\n\n" + "\n".join(f"- {note}" for note in notes) + "\n"

@@ -41,6 +41,7 @@ from art_bmtad.deploy.serving import (
     sidecar_path,
 )
 from art_bmtad.deploy.sources import ModelSource, load_source, student_weights
+from art_bmtad.run import check_output_file, write_atomic
 
 FORMATS = ("onnx", "torchscript", "safetensors")
 DEFAULT_FILES = {"onnx": "student.onnx", "torchscript": "student.torchscript.pt",
@@ -122,26 +123,19 @@ def output_path(run: str | Path, export_format: str, out: str | Path | None = No
 
     Raises:
         FileNotFoundError: the run holds no student.
-        ValueError: unknown format; an output that is a folder, has the wrong suffix, lies under a file, cannot be
-            written, or exists without ``overwrite``.
+        ValueError: unknown format; an output that is a folder, has the wrong suffix, or exists (or its sidecar
+            does) without ``overwrite``.
+        OSError: its folder lies under a file or cannot be written.
         MissingDependencyError: ONNX requested without the ``onnx`` extra.
     """
     if export_format not in FORMATS:
         raise ValueError(f"unknown export format {export_format!r}; choose from {', '.join(FORMATS)}")
     weights = student_weights(run)
     path = Path(out) if out is not None else weights.parent / DEFAULT_FILES[export_format]
-    if path.is_dir():
-        raise ValueError(f"--out {path} is a folder; name the file to write, e.g. {path / DEFAULT_FILES[export_format]}")
+    check_output_file(path, overwrite=overwrite)
     if path.suffix not in SUFFIXES[export_format]:
         raise ValueError(f"--out {path}: a {export_format} export is written as {' or '.join(SUFFIXES[export_format])}")
-    existing = next(parent for parent in path.absolute().parents if parent.exists())
-    if not existing.is_dir():
-        raise ValueError(f"--out {path}: {existing} is a file, not a folder")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise ValueError(f"--out {path}: cannot write in {existing} (permission denied)")
-    taken = [str(p) for p in (path, sidecar_path(path)) if p.exists()]
-    if taken and not overwrite:
-        raise ValueError(f"--out {path}: {' and '.join(taken)} already exist; pass --overwrite to replace them")
+    check_output_file(sidecar_path(path), overwrite=overwrite)
     if export_format == "onnx":
         require_onnx()
     return path
@@ -201,7 +195,7 @@ def export_student(
         tmp.unlink(missing_ok=True)
     sidecar = sidecar_path(path)
     document = _sidecar(path, export_format, source, class_names, verification, onnx_exporter)
-    sidecar.write_text(json.dumps(document, indent=2) + "\n")
+    write_atomic(sidecar, json.dumps(document, indent=2) + "\n")
     open_export(path, student=source.classifier)  # the sidecar and the file agree
     return ExportResult(path, sidecar, export_format, verification)
 

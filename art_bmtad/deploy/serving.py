@@ -240,7 +240,7 @@ def serving_check(
         "Gradient attacks need the PyTorch model: the exported file only answers queries, so the attacks above are "
         f"crafted on the student and replayed on the export. For AutoAttack run `art-bmtad eval --model "
         f"{student_path.parent if student_path.name == 'student.safetensors' else student_path}`.")
-    skipped = [key for key in attacks if key not in TRANSFER_ATTACKS]
+    skipped = [key for key in attacks if key not in (*TRANSFER_ATTACKS, "clean")]
     if skipped:
         report.notes.append(f"Not run on the export: {', '.join(skipped)} (see above).")
     return report
@@ -307,3 +307,32 @@ def _runner(path: Path, export_format: str, architecture: torch.nn.Module | None
             return module(torch.from_numpy(x)).numpy()
 
     return forward
+
+
+def run_serving_check(args: Any) -> int:
+    """``art-bmtad eval --model FILE`` for an exported file: the serving check on the chosen data and split.
+
+    Args:
+        args: ``eval``'s parsed options (``model``, ``data``, ``data_path``, ``split``, ``n_examples``,
+            ``attacks``, ``eps``, ``norm``, ``batch_size``, ``seed``, ``device``, ``out``).
+
+    Returns:
+        0.
+    """
+    import json
+
+    from art_bmtad.datasets import load_dataset
+    from art_bmtad.run import check_output_file, write_atomic
+
+    if args.out is not None:
+        check_output_file(args.out)
+    read_sidecar(args.model)
+    data = load_dataset(args.data, path=args.data_path, seed=args.seed)
+    x, y = (data.x_test, data.y_test) if args.split == "test" else (data.x_val, data.y_val)
+    report = serving_check(args.model, x[:args.n_examples], y[:args.n_examples], attacks=args.attacks, eps=args.eps,
+                           norm=args.norm, batch_size=args.batch_size, seed=args.seed, device=args.device)
+    print(report.to_markdown(), end="")
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(args.out, json.dumps(report.to_dict(), indent=2) + "\n")
+    return 0

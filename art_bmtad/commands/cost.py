@@ -1,0 +1,91 @@
+"""``art-bmtad cost``: what a model costs at inference (``art_bmtad.deploy.cost``)."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from art_bmtad.commands import add_command
+
+DESCRIPTION = """\
+The inference cost of one or more models, each a run folder (its student), a saved student file, or a
+registered model name such as timm/resnet18 (fresh weights: cost does not depend on their values):
+parameters, FLOPs per image (torch.utils.flop_counter; a multiply-add is 2 FLOPs), weight size on disk,
+peak activation memory of one forward, and latency and throughput at batch 1 and at --batch-size, after a
+warm-up, as the median and spread of --repeats timed forwards in inference mode. The model runs with its
+normalisation folded in, on [0, 1] pixels, as an exported student would.
+
+Examples:
+  art-bmtad cost runs/student
+  art-bmtad cost runs/smoke/bmtard timm/resnet18 --dataset digits --threads 1 --json cost.json
+  art-bmtad cost runs/student --device cuda --batch-size 256 --repeats 50"""
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    parser = add_command(subparsers, run, "cost", help="inference cost: params, FLOPs, weights, memory, latency",
+                         description=DESCRIPTION)
+    parser.add_argument("models", nargs="+", metavar="MODEL",
+                        help="a run folder, a saved student (.safetensors), or a model name (e.g. timm/resnet18)")
+    parser.add_argument("--device", default="auto", help="auto (cuda if available, else cpu), cpu or cuda "
+                                                         "(default: %(default)s)")
+    parser.add_argument("--batch-size", type=_at_least(1), default=128, metavar="B",
+                        help="the batch size timed besides 1 (default: %(default)s)")
+    parser.add_argument("--repeats", type=_at_least(3), default=20, metavar="N",
+                        help="timed forwards per batch size (default: %(default)s)")
+    parser.add_argument("--warmup", type=_at_least(0), default=5, metavar="N",
+                        help="untimed forwards before them (default: %(default)s)")
+    parser.add_argument("--threads", type=_at_least(1), default=None, metavar="N",
+                        help="PyTorch intra-op threads while measuring (default: as PyTorch sets them)")
+    parser.add_argument("--dataset", default="cifar10", metavar="PRESET",
+                        help="for model names: the data preset that sets classes and input size "
+                             "(default: %(default)s)")
+    parser.add_argument("--json", type=Path, default=None, metavar="OUT", help="also write the reports as JSON")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load every model first (a bad name stops before any timing), measure each, print the table.
+
+    Args:
+        args: the parsed command line.
+
+    Returns:
+        0.
+    """
+    from art_bmtad.deploy.cost import cost_table, measure_cost
+    from art_bmtad.deploy.folded import fold_normalisation
+    from art_bmtad.deploy.sources import load_source
+    from art_bmtad.device import resolve_device
+    from art_bmtad.run import check_output_file, write_atomic
+
+    if args.json is not None:
+        check_output_file(args.json, option="--json", overwrite=args.overwrite)
+    device = resolve_device(args.device)
+    sources = [load_source(model, device=str(device), dataset=args.dataset) for model in args.models]
+    reports = [
+        measure_cost(fold_normalisation(source.classifier), source.classifier.input_shape, label=source.label,
+                     device=device, batch_sizes=(1, args.batch_size), repeats=args.repeats, warmup=args.warmup,
+                     threads=args.threads, weights_file=source.weights_file)
+        for source in sources
+    ]
+    print(cost_table(reports), end="")
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(args.json, json.dumps([report.to_dict() for report in reports], indent=2) + "\n")
+    return 0
+
+
+def _at_least(low: int):
+    """An argparse type: an integer no smaller than ``low``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from err
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
+        return value
+
+    return parse

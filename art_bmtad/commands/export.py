@@ -1,0 +1,69 @@
+"""``art-bmtad export``: a run's student as a verified ONNX, TorchScript or safetensors file (``art_bmtad.deploy``)."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from art_bmtad.commands import add_command
+
+FORMATS = ("onnx", "torchscript", "safetensors")
+
+DESCRIPTION = """\
+Export a run's student with its normalisation folded in: the exported model takes float32 NCHW pixels in
+[0, 1], like the ART classifier, returns logits, and has a dynamic batch axis. Beside it, FILE.json (the
+sidecar) records the input shape, classes and class names, the threat model the student was trained for
+(from the run's config.yaml), the student it came from and the verification:
+
+The file is run as a server would (onnxruntime, torch.jit.load, or the weights reloaded) on real test images
+of the run's dataset, at batch 1 and 64, and compared with the PyTorch student: it must match within
+1e-4 x max(1, max |logit|) with the same predictions; otherwise nothing is written and the status is 2.
+
+ONNX needs the onnx extra: pip install 'art-bmtad[onnx]'. Check the exported file under attack with
+`art-bmtad eval --model FILE` (clean and transfer attacks crafted on the PyTorch student).
+
+Examples:
+  art-bmtad export runs/student --format onnx                 # -> runs/student/student.onnx (+ .json)
+  art-bmtad export runs/smoke/bmtard --format torchscript --out deploy/bmtard.pt
+  art-bmtad export runs/student --format safetensors --overwrite"""
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    parser = add_command(subparsers, run, "export", help="export a run's student (ONNX, TorchScript, safetensors), "
+                                                         "verified against the PyTorch model",
+                         description=DESCRIPTION)
+    parser.add_argument("run_dir", type=Path, metavar="RUN",
+                        help="a run folder (art-bmtad train --out, or a defence's folder of a benchmark) or a saved "
+                             "student (.safetensors)")
+    parser.add_argument("--format", required=True, choices=FORMATS, dest="export_format")
+    parser.add_argument("--out", type=Path, default=None, metavar="FILE",
+                        help="the file to write (default: student.onnx, student.torchscript.pt or "
+                             "student.folded.safetensors in the run folder)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing file and its sidecar")
+    parser.add_argument("--data", default=None, metavar="SOURCE",
+                        help="dataset of the verification images (default: the run's, from its config.yaml)")
+    parser.add_argument("--data-path", type=Path, default=None, metavar="PATH",
+                        help="where that dataset lives, for sources that read files")
+    parser.add_argument("--n-verify", type=int, default=256, metavar="N",
+                        help="test images to verify on (default: %(default)s)")
+    parser.add_argument("--onnx-exporter", choices=("torchscript", "dynamo"), default="torchscript",
+                        help="torch.onnx.export with dynamo=False (faster here) or dynamo=True (needs onnxscript) "
+                             "(default: %(default)s)")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Export (the run and the output are checked first), verify, and say what was written.
+
+    Args:
+        args: the parsed command line.
+
+    Returns:
+        0 (a failed verification raises, and the CLI exits with 2).
+    """
+    from art_bmtad.deploy.export import export_student
+
+    result = export_student(args.run_dir, args.export_format, args.out, overwrite=args.overwrite, data=args.data,
+                            data_path=args.data_path, n_verify=args.n_verify, onnx_exporter=args.onnx_exporter)
+    print(f"wrote {result.path} and {result.sidecar.name}; {result.verification.describe()}")
+    print(f"serving check: art-bmtad eval --model {result.path}")
+    return 0
