@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
-	$(PY) -m pip install -q -e '.[test,tune]'
+	$(PY) -m pip install -q -e '.[test,tune,onnx]'
 	touch $(STAMP)
 
 test: $(STAMP)
