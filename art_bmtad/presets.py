@@ -10,8 +10,8 @@
   whole table, teachers included, took 46 min on this project's 2-core CPU machine (with ``kl_scale`` 1 and the
   constant-rate teacher); lower ``--n-train`` on a slower machine.
 * ``cifar10-cpu-strong``: teachers that get a realistic share of the compute, as zoo teachers would have: a
-  2,500-image pool (250 of it for validation), a ``resnet10t`` student trained 4 epochs, a Madry teacher trained 3x
-  that (12 epochs, learning rate x0.1 after epoch 9) and a clean teacher 30 epochs, each trained once and cached;
+  1,200-image pool (200 of it for validation), a ``resnet10t`` student trained 4 epochs, a Madry teacher trained 3x
+  that (12 epochs, learning rate x0.1 after epoch 9) and a clean teacher 20 epochs, each trained once and cached;
   1,000 test examples (clean, PGD-20, reduced AutoAttack). Check the robust teacher with ``art-bmtad teachers
   --compare-student resnet10t --compare-epochs 4``. The evidence run of the README.
 * The CPU presets set ``balancing.kl_scale`` to the number of classes (10). The distillation losses are KL
@@ -66,11 +66,11 @@ PRESETS: dict[str, dict[str, Any]] = {
         "evaluation": {"n_examples": 400, "apgd_steps": 25, "n_target_classes": 3, "square_queries": 250},
     },
     "cifar10-cpu-strong": {
-        "data": {"source": "npz", "path": str(SHARED_CIFAR10), "n_train": 2500, "val_size": 0.1},
+        "data": {"source": "npz", "path": str(SHARED_CIFAR10), "n_train": 1200, "val_size": 200},
         "student": {"model": "resnet10t"},
-        "teachers": {  # 3x (robust) and 7.5x (clean) the student's 4 epochs, trained once and cached
+        "teachers": {  # 3x (robust) and 5x (clean) the student's 4 epochs, trained once and cached
             "robust": {"model": "resnet10t", "kind": "madry", "epochs": 12, "lr": 0.1, "milestones": [9]},
-            "clean": {"model": "resnet10t", "kind": "clean", "epochs": 30, "lr": 0.1, "augment": True},
+            "clean": {"model": "resnet10t", "kind": "clean", "epochs": 20, "lr": 0.1, "augment": True},
         },
         "schedule": {"epochs": 4, "batch_size": 128, "lr": 0.1, "weight_decay": 5e-4, "milestones": [3]},
         "balancing": {"kl_scale": 10.0},
