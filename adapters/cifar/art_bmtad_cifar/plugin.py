@@ -8,7 +8,7 @@ from typing import Any
 
 from art_bmtad.hookspecs import hookimpl
 from art_bmtad.models.zoo import ModelZoo
-from art_bmtad_cifar import catalog
+from art_bmtad_cifar import catalog, weight_files
 
 
 def create(model: str, **kwargs: Any):
@@ -23,6 +23,7 @@ ZOO = ModelZoo(
     list_models=catalog.list_models,
     model_cfg=catalog.model_cfg,
     create=create,
+    find_weights=weight_files.find_weights,
     description="CIFAR-10/100 ResNet-20..56, VGG-BN, MobileNetV2, RepVGG (chenyaofo/pytorch-cifar-models, torch hub cache)",
 )
 

@@ -3,12 +3,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
 from torch import nn
 
 from art_bmtad.checkpoints import load_weights
-from art_bmtad.models.zoo import MissingWeightsError
-from art_bmtad_cifar import architectures, catalog
+from art_bmtad_cifar import architectures, catalog, weight_files
 
 
 def create_model(model: str, *, pretrained: bool = False, weights: str | Path | None = None,
@@ -39,25 +37,6 @@ def create_model(model: str, *, pretrained: bool = False, weights: str | Path | 
                          "drop pretrained/weights to train a new head")
     network = architectures.build(arch, num_classes or published)
     if load:
-        load_weights(network, _weights_file(model, dataset, arch, weights, download))
+        path = weight_files.download(model, weights) if download else weight_files.find_weights(model, weights)
+        load_weights(network, path)
     return network
-
-
-def _weights_file(model: str, dataset: str, arch: str, weights: str | Path | None, download: bool) -> Path:
-    file_name = catalog.weight_file_name(dataset, arch)
-    given = Path(weights).expanduser() if weights is not None else None
-    if given is not None and not given.is_dir():
-        path = given
-    else:
-        path = (given or Path(torch.hub.get_dir()) / "checkpoints") / file_name
-    if path.is_file():
-        return path
-    url = catalog.weight_url(dataset, arch)
-    if download:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.hub.download_url_to_file(url, str(path))
-        return path
-    raise MissingWeightsError(
-        f"cifar/{model}: weight file not found: {path}. Put {file_name} (published at {url}) in the folder "
-        f"{path.parent} (or set TORCH_HOME, or pass weights=FILE), or pass download=True to fetch it"
-    )

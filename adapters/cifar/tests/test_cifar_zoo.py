@@ -112,14 +112,16 @@ def test_cifar100_mobilenet_loads_from_a_named_file_or_folder(tmp_path):
     torch.save(reference.state_dict(), path)
     x = torch.rand(2, 3, 32, 32)
     for weights in (path, tmp_path):
+        assert ZOO.find_weights("cifar100_mobilenetv2_x0_5", weights) == path
         loaded = ZOO.create("cifar100_mobilenetv2_x0_5", weights=weights).eval()
         with torch.no_grad():
             torch.testing.assert_close(loaded(x), reference(x), rtol=0, atol=0)
 
 
-def test_missing_file_names_the_exact_path_and_the_download_option(hub):
+@pytest.mark.parametrize("check", ["create", "find_weights"])
+def test_missing_file_names_the_exact_path_and_the_download_option(hub, check):
     with pytest.raises(MissingWeightsError) as caught:
-        ZOO.create("resnet56", pretrained=True)
+        ZOO.create("resnet56", pretrained=True) if check == "create" else ZOO.find_weights("resnet56")
     message = str(caught.value)
     assert f"{hub / 'cifar10_resnet56-187c023a.pt'}" in message and f"folder {hub}" in message
     assert "releases/download/resnet/cifar10_resnet56-187c023a.pt" in message and "download=True" in message

@@ -1,0 +1,57 @@
+"""Where the ``cifar`` zoo's published files live: ``$TORCH_HOME/hub/checkpoints/<published file name>``.
+
+Finding a file builds no model (the front door checks weights before any work); torch is imported only
+to ask ``torch.hub.get_dir()`` for the cache folder.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from art_bmtad.models.zoo import MissingWeightsError
+from art_bmtad_cifar import catalog
+
+
+def weights_path(model: str, weights: str | Path | None = None) -> Path:
+    """The file ``create(model, pretrained=True, weights=weights)`` reads, present or not.
+
+    Args:
+        model: a name of the zoo.
+        weights: a file, or the folder holding the file under its published name; ``None``: the hub cache.
+    """
+    dataset, arch = catalog.parse_name(model)
+    given = Path(weights).expanduser() if weights is not None else None
+    if given is not None and not given.is_dir():
+        return given
+    if given is None:
+        from torch.hub import get_dir
+
+        given = Path(get_dir()) / "checkpoints"
+    return given / catalog.weight_file_name(dataset, arch)
+
+
+def find_weights(model: str, weights: str | Path | None = None) -> Path:
+    """:func:`weights_path` when the file is there.
+
+    Raises:
+        MissingWeightsError: it is not; the message names the file, the folder, the URL and ``download=True``.
+    """
+    path = weights_path(model, weights)
+    if path.is_file():
+        return path
+    dataset, arch = catalog.parse_name(model)
+    raise MissingWeightsError(
+        f"cifar/{model}: weight file not found: {path}. Put {catalog.weight_file_name(dataset, arch)} (published at "
+        f"{catalog.weight_url(dataset, arch)}) in the folder {path.parent} (or set TORCH_HOME, or pass weights=FILE), "
+        "or pass download=True to fetch it"
+    )
+
+
+def download(model: str, weights: str | Path | None = None) -> Path:
+    """Fetch the published file into :func:`weights_path` unless it is there (only on an explicit ``download=True``)."""
+    path = weights_path(model, weights)
+    if not path.is_file():
+        from torch.hub import download_url_to_file
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        download_url_to_file(catalog.weight_url(*catalog.parse_name(model)), str(path))
+    return path
