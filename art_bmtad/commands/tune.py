@@ -83,7 +83,8 @@ def run(args: argparse.Namespace) -> int:
         FileNotFoundError: --resume/--join of a folder without a study.
     """
     from art_bmtad.run import RunFolder, RunFolderBusy
-    from art_bmtad.tuning import SETTINGS_FILE, TuneSettings, best_trial, run_study, write_report, write_trials_table
+    from art_bmtad.tuning import (SETTINGS_FILE, TuneSettings, best_trial, load_tuning_data, run_study, write_report,
+                                  write_trials_table)
 
     if importlib.util.find_spec("optuna") is None:
         raise ValueError("tune needs Optuna: pip install 'art-bmtad[tune]' (or pip install optuna)")
@@ -98,9 +99,10 @@ def run(args: argparse.Namespace) -> int:
     else:
         settings = _new_settings(args)
     settings.check()
+    data = load_tuning_data(settings.recipe, settings.pilot_size)  # checks the pilot size before the folder is used
     run_dir = existing or args.out
     if args.join is not None:
-        study = run_study(settings, run_dir, progress=progress)
+        study = run_study(settings, run_dir, progress=progress, data=data)
         try:
             folder = RunFolder(run_dir, command="art-bmtad tune --join", resume=True, marker=SETTINGS_FILE).open()
         except RunFolderBusy:
@@ -113,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
         folder.begin()
         folder.write_text(SETTINGS_FILE, _json(settings.to_dict()))
         if args.join is None:
-            study = run_study(settings, run_dir, progress=progress,
+            study = run_study(settings, run_dir, progress=progress, data=data,
                               after_trial=lambda study: write_trials_table(study, settings, run_dir))
         write_report(study, settings, run_dir)
     finally:

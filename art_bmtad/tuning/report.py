@@ -161,7 +161,7 @@ def _markdown(study: "optuna.Study", settings: TuneSettings, rows: list[dict[str
         lines.append("- Importance (fANOVA, weighted score)" + caveat + ": "
                      + ", ".join(f"{k} {v:.2f}" for k, v in importances.items()))
     elif importances is not None:
-        lines.append("- Importance: not computed (needs 2 complete trials that differ)")
+        lines.append("- Importance: not computed (fANOVA needs more complete trials, differing in score)")
     lines += ["", _table(rows), ""]
     return "\n".join(lines)
 

@@ -181,6 +181,7 @@ def run_study(
     pruner: "optuna.pruners.BasePruner | None" = None,
     log: Callable[[str], None] = print,
     after_trial: Callable[["optuna.Study"], None] | None = None,
+    data: TuningData | None = None,
 ) -> "optuna.Study":
     """Run trials until the study in ``folder`` holds ``settings.n_trials`` finished ones.
 
@@ -194,6 +195,7 @@ def run_study(
         pruner: overrides the pruner of ``settings``.
         log: receives one progress line per trial.
         after_trial: called with the study after each trial of this process (e.g. to rewrite the trials table).
+        data: the study's data when already loaded (default: :func:`load_tuning_data`).
 
     Returns:
         The study.
@@ -203,13 +205,13 @@ def run_study(
     from art_bmtad.device import resolve_device
 
     settings.check()
+    recipe = settings.recipe
+    data = data or load_tuning_data(recipe, settings.pilot_size)
     study = open_study(settings, folder, pruner=pruner)
     if len(finished_trials(study)) >= settings.n_trials:
         return study
-    recipe = settings.recipe
     apply_runtime(recipe)
     device = device or resolve_device(recipe.device)
-    data = load_tuning_data(recipe, settings.pilot_size)
     teachers = prepare_teachers(recipe, data.teacher_dataset(), teachers_needed([settings.defence]),
                                 device=device, progress=progress)
     objective = _TrialObjective(settings, data, teachers, device)
