@@ -7,8 +7,7 @@ import torch
 from torch import nn
 
 from art_bmtad.checkpoints import check_compatible, load_state_dict
-from art_bmtad.models.zoo import MissingWeightsError
-from art_bmtad_robustbench import architectures, catalog
+from art_bmtad_robustbench import architectures, catalog, weight_files
 
 UNUSED_PREFIX = "sub_block1."
 """TRADES' WideResNet builds a ``sub_block1`` that ``forward`` never uses; RobustBench's files carry it."""
@@ -60,7 +59,7 @@ def create_model(model: str, *, pretrained: bool = False, weights: str | Path | 
                          f"num_classes={num_classes}; drop pretrained/weights to train a new head")
     network = build(entry, num_classes or published)
     if load:
-        path = _weights_file(model, weights, download)
+        path = weight_files.download(model, weights) if download else weight_files.find_weights(model, weights)
         state = _published_state(load_state_dict(path), entry, catalog.model_cfg(model), path)
         check_compatible(state, network.state_dict(), path)
         network.load_state_dict(state, strict=True)
@@ -82,36 +81,3 @@ def _published_state(state: dict[str, torch.Tensor], entry: catalog.Entry, cfg, 
                 raise ValueError(f"{path}: its normalisation {mean.tolist()} / {std.tolist()} is not the one this zoo "
                                  f"applies for the model ({cfg.mean} / {cfg.std})")
     return state
-
-
-def _weights_file(model: str, weights: str | Path | None, download: bool) -> Path:
-    given = Path(weights).expanduser() if weights is not None else None
-    path = given if given is not None and not given.is_dir() else catalog.weight_path(model, given)
-    if path.is_file():
-        return path
-    if download:
-        _download(model, path)
-        return path
-    raise MissingWeightsError(
-        f"robustbench/{model}: weight file not found: {path}. Put RobustBench's {path.name} in the folder "
-        f"{path.parent} (RobustBench's layout <model_dir>/<dataset>/<threat_model>/<name>.pt; model_dir is "
-        f"${catalog.MODEL_DIR_ENV} or ./models, or pass weights=FILE_OR_MODEL_DIR), or pass download=True to fetch it "
-        "with the robustbench package"
-    )
-
-
-def _download(model: str, path: Path) -> None:
-    """Fetch the file through RobustBench's own download path (Google Drive via gdown)."""
-    dataset, threat, name = catalog.parse_name(model)
-    try:
-        from robustbench.model_zoo import model_dicts
-        from robustbench.model_zoo.enums import BenchmarkDataset, ThreatModel
-        from robustbench.utils import download_gdrive_new
-    except ImportError as err:
-        raise MissingWeightsError(
-            f"robustbench/{model}: download=True goes through RobustBench's own download, and the robustbench "
-            f"package is not installed ({err}). Install it (pip install robustbench: it pins timm==1.0.9, see this "
-            f"adapter's README) or put {path.name} in {path.parent} yourself"
-        ) from err
-    path.parent.mkdir(parents=True, exist_ok=True)
-    download_gdrive_new(model_dicts[BenchmarkDataset(dataset)][ThreatModel(threat)][name]["gdrive_id"], path)

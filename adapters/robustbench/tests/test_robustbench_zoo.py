@@ -150,6 +150,7 @@ def test_model_prefix_and_a_file_or_model_dir_given_as_weights(tmp_path, model_d
     root = tmp_path / "elsewhere"
     path = write(root / "cifar10/L2/Rice2020Overfitting.pt", reference.state_dict(), prefix="model.")
     for weights in (path, root):
+        assert ZOO.find_weights("cifar10/L2/Rice2020Overfitting", weights) == path
         outputs_equal(ZOO.create("cifar10/L2/Rice2020Overfitting", weights=weights), reference)
 
 
@@ -168,9 +169,10 @@ def test_a_file_with_another_normalisation_is_refused(model_dir):
         ZOO.create("Wong2020Fast", pretrained=True)
 
 
-def test_missing_file_names_the_exact_file_and_folder(model_dir):
+@pytest.mark.parametrize("check", ["create", "find_weights"])
+def test_missing_file_names_the_exact_file_and_folder(model_dir, check):
     with pytest.raises(MissingWeightsError) as caught:
-        ZOO.create("Zhang2019Theoretically", pretrained=True)
+        ZOO.create("Zhang2019Theoretically", pretrained=True) if check == "create" else ZOO.find_weights("Zhang2019Theoretically")
     message = str(caught.value)
     expected = Path("models/cifar10/Linf/Zhang2019Theoretically.pt")
     assert f"not found: {expected}." in message and f"in the folder {expected.parent} " in message

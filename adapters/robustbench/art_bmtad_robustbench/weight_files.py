@@ -1,0 +1,66 @@
+"""Where the ``robustbench`` zoo's files live: RobustBench's ``<model_dir>/<dataset>/<threat_model>/<name>.pt``.
+
+Finding a file builds no model and imports no torch (the front door checks weights before any work).
+``download`` goes through RobustBench's own download path, only when asked for explicitly.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from art_bmtad.models.zoo import MissingWeightsError
+from art_bmtad_robustbench import catalog
+
+
+def weights_path(model: str, weights: str | Path | None = None) -> Path:
+    """The file ``create(model, pretrained=True, weights=weights)`` reads, present or not.
+
+    Args:
+        model: a name of the zoo.
+        weights: a ``.pt`` file, or RobustBench's ``model_dir``; ``None``: ``$ART_BMTAD_ROBUSTBENCH_DIR`` or ``./models``.
+    """
+    given = Path(weights).expanduser() if weights is not None else None
+    if given is not None and not given.is_dir():
+        return given
+    return catalog.weight_path(model, given)
+
+
+def find_weights(model: str, weights: str | Path | None = None) -> Path:
+    """:func:`weights_path` when the file is there.
+
+    Raises:
+        MissingWeightsError: it is not; the message names the file, the folder, the layout and ``download=True``.
+    """
+    path = weights_path(model, weights)
+    if path.is_file():
+        return path
+    raise MissingWeightsError(
+        f"robustbench/{model}: weight file not found: {path}. Put RobustBench's {path.name} in the folder "
+        f"{path.parent} (RobustBench's layout <model_dir>/<dataset>/<threat_model>/<name>.pt; model_dir is "
+        f"${catalog.MODEL_DIR_ENV} or ./models, or pass weights=FILE_OR_MODEL_DIR), or pass download=True to fetch it "
+        "with the robustbench package"
+    )
+
+
+def download(model: str, weights: str | Path | None = None) -> Path:
+    """Fetch the file through RobustBench's own download (Google Drive via gdown) unless it is there.
+
+    Raises:
+        MissingWeightsError: the ``robustbench`` package is not installed (the message says what to do instead).
+    """
+    path = weights_path(model, weights)
+    if path.is_file():
+        return path
+    dataset, threat, name = catalog.parse_name(model)
+    try:
+        from robustbench.model_zoo import model_dicts
+        from robustbench.model_zoo.enums import BenchmarkDataset, ThreatModel
+        from robustbench.utils import download_gdrive_new
+    except ImportError as err:
+        raise MissingWeightsError(
+            f"robustbench/{model}: download=True goes through RobustBench's own download, and the robustbench "
+            f"package is not installed ({err}). Install it (pip install robustbench: it pins timm==1.0.9, see this "
+            f"adapter's README) or put {path.name} in {path.parent} yourself"
+        ) from err
+    path.parent.mkdir(parents=True, exist_ok=True)
+    download_gdrive_new(model_dicts[BenchmarkDataset(dataset)][ThreatModel(threat)][name]["gdrive_id"], path)
+    return path
