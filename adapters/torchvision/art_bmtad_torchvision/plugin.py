@@ -8,7 +8,7 @@ from typing import Any
 
 from art_bmtad.hookspecs import hookimpl
 from art_bmtad.models.zoo import ModelZoo
-from art_bmtad_torchvision import catalog
+from art_bmtad_torchvision import catalog, weight_files
 
 
 def create(model: str, **kwargs: Any):
@@ -23,6 +23,7 @@ ZOO = ModelZoo(
     list_models=catalog.list_models,
     model_cfg=catalog.model_cfg,
     create=create,
+    find_weights=weight_files.find_weights,
     description="torchvision classification models with the weights of their enums (torch hub cache)",
 )
 

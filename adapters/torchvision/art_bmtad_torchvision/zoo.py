@@ -15,14 +15,12 @@ import torchvision.models
 from torch import nn
 
 from art_bmtad.checkpoints import check_compatible, load_state_dict
-from art_bmtad.models.zoo import MissingWeightsError
-from art_bmtad_torchvision import catalog
+from art_bmtad_torchvision import catalog, weight_files
 
 AUXILIARY_HEADS = {"googlenet": ("aux1", "aux2"), "inception_v3": ("AuxLogits",)}
 """Models whose published weights include auxiliary heads; dropped after loading, as torchvision does."""
 OLD_DENSENET_KEY = re.compile(r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))$")
 """DenseNet files keep the old ``denselayerN.norm.1`` names; torchvision renames them to ``norm1`` on loading."""
-HASH_IN_FILE_NAME = re.compile(r"-([a-f0-9]+)\.")
 BATCH_COUNTER = "num_batches_tracked"
 """Files saved before PyTorch 0.4.1 (resnet18-f37072fd.pth, the DenseNets ...) lack this BatchNorm buffer."""
 
@@ -55,7 +53,7 @@ def create_model(model: str, *, pretrained: bool = False, weights: str | Path | 
                          f"num_classes={num_classes}; drop pretrained/weights to train a new head")
     network = torchvision.models.get_model(name, weights=None, **_builder_kwargs(name, enum_member, num_classes or published, load))
     if load:
-        path = _weights_file(model, enum_member, weights, download)
+        path = weight_files.download(model, weights) if download else weight_files.find_weights(model, weights)
         state = _with_batch_counters(_renamed(load_state_dict(path)), network.state_dict())
         check_compatible(state, network.state_dict(), path)
         network.load_state_dict(state, strict=True)
@@ -87,24 +85,3 @@ def _with_batch_counters(state: dict[str, torch.Tensor], expected: dict[str, tor
     missing = {key: torch.zeros_like(value) for key, value in expected.items()
                if key.endswith(BATCH_COUNTER) and key not in state}
     return {**state, **missing}
-
-
-def _weights_file(model: str, enum_member, weights: str | Path | None, download: bool) -> Path:
-    file_name = catalog.weight_file_name(enum_member)
-    given = Path(weights).expanduser() if weights is not None else None
-    if given is not None and not given.is_dir():
-        path = given
-    else:
-        path = (given or Path(torch.hub.get_dir()) / "checkpoints") / file_name
-    if path.is_file():
-        return path
-    if download:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        found = HASH_IN_FILE_NAME.search(file_name)
-        torch.hub.download_url_to_file(enum_member.url, str(path), hash_prefix=found.group(1) if found else None)
-        return path
-    raise MissingWeightsError(
-        f"torchvision/{model}: weight file not found: {path}. Put {file_name} ({enum_member}, published at "
-        f"{enum_member.url}) in the folder {path.parent} (or set TORCH_HOME, or pass weights=FILE), or pass "
-        "download=True to fetch it"
-    )

@@ -84,6 +84,7 @@ def test_published_file_loads_by_name_from_the_hub_cache(hub):
     reference = randomised(torchvision.models.resnet18())
     published = {key: value for key, value in reference.state_dict().items() if not key.endswith("num_batches_tracked")}
     torch.save(published, hub / "resnet18-f37072fd.pth")  # a 2017 file: no BatchNorm counters
+    assert ZOO.find_weights("resnet18") == hub / "resnet18-f37072fd.pth"
     outputs_equal(ZOO.create("resnet18", pretrained=True), reference)
 
 
@@ -106,9 +107,10 @@ def test_googlenet_loads_its_auxiliary_heads_then_drops_them(tmp_path):
     assert isinstance(loaded.train()(torch.rand(2, 3, 64, 64)), torch.Tensor)  # plain logits when training too
 
 
-def test_missing_file_names_the_exact_path(hub):
+@pytest.mark.parametrize("check", ["create", "find_weights"])
+def test_missing_file_names_the_exact_path(hub, check):
     with pytest.raises(MissingWeightsError) as caught:
-        ZOO.create("resnet50", pretrained=True)
+        ZOO.create("resnet50", pretrained=True) if check == "create" else ZOO.find_weights("resnet50")
     message = str(caught.value)
     assert f"{hub / 'resnet50-11ad3fa6.pth'}." in message and f"folder {hub} " in message
     assert "ResNet50_Weights.IMAGENET1K_V2" in message and "download=True" in message
