@@ -8,9 +8,15 @@ Wrapped layouts are unwrapped: ``{"state_dict": ...}``, ``{"model": ...}``,
 ``module.`` (DataParallel / DDP) and ``_orig_mod.`` (``torch.compile``); RobustBench's
 ``model.`` prefix is removed by :func:`load_weights` when the target model's keys lack it.
 
-Saving writes ``<stem>.safetensors`` plus ``<stem>.json`` (the :class:`ModelSpec` fields, the
-art-bmtad version and any extra metadata), each atomically, so that a saved student or
-teacher reloads with one call to :func:`load_classifier`.
+Saving writes ``<stem>.safetensors`` plus ``<stem>.json`` (the sidecar: the
+:class:`~art_bmtad.models.spec.ModelSpec` fields, i.e. the registry name of the architecture and its
+arguments, the art-bmtad version and any extra metadata), each atomically, so that a saved student or
+teacher of any registered zoo reloads with one call to :func:`load_classifier`, which rebuilds the model
+through the registry. The sidecar is checked field by field before anything is built. A plain weight file
+without a sidecar loads when the caller names its architecture (``arch=``).
+
+A plain ``nn.Module`` gets a rebuildable sidecar by naming its builder: register a factory through the
+``art_bmtad_register_models`` hook (or a zoo) and pass ``name=`` (and ``model_kwargs=``) to :func:`save_classifier`.
 """
 from __future__ import annotations
 
@@ -30,15 +36,20 @@ from art.estimators.classification import PyTorchClassifier
 from safetensors import SafetensorError
 from torch import nn
 
-from art_bmtad.adapters.timm import ModelSpec, model_spec, timm_classifier
 from art_bmtad.json_documents import read_json_document
+from art_bmtad.models.classifier import create_classifier, model_spec
+from art_bmtad.models.spec import ModelSpec, spec_from_dict
 
 TORCH_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt")
 WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "net", "last")
 WRAPPER_PREFIXES = ("module.", "_orig_mod.")
 ROBUSTBENCH_PREFIX = "model."
 RUN_FOLDER_WEIGHTS = "student.safetensors"
-FORMAT = "art-bmtad-checkpoint/1"
+FORMAT = "art-bmtad-checkpoint/2"
+LEGACY_FORMAT = "art-bmtad-checkpoint/1"
+"""Sidecars of art-bmtad before model zoos: a bare timm name and a separate ``cifar_stem`` field; still read."""
+SIDECAR_FIELDS = ("format", "art_bmtad_version", "extra")
+"""Sidecar keys besides the :class:`ModelSpec` fields."""
 
 
 def load_state_dict(path: str | Path, *, sha256: str | None = None) -> dict[str, torch.Tensor]:
@@ -97,40 +108,41 @@ def save_classifier(
     input_shape: tuple[int, int, int] | None = None,
     mean: tuple[float, ...] | None = None,
     std: tuple[float, ...] | None = None,
-    cifar_stem: bool | None = None,
     model_kwargs: dict[str, Any] | None = None,
     **extra_meta: Any,
 ) -> Path:
-    """Save weights as ``<stem>.safetensors`` and metadata as ``<stem>.json``, atomically.
+    """Save weights as ``<stem>.safetensors`` and the sidecar as ``<stem>.json``, atomically.
 
-    Both files are first written to temporary files in the same folder and only then moved
-    into place with ``os.replace``, so a failed save leaves earlier files intact. Metadata not given here is
-    taken from the :class:`ModelSpec` that :func:`timm_classifier` attached to the model.
+    Both files are first written to temporary files in the same folder and only then moved into place with
+    ``os.replace``, so a failed save leaves earlier files intact. What is not given here is taken from the
+    :class:`ModelSpec` that :func:`~art_bmtad.models.classifier.create_classifier` attached to the model.
 
     Args:
-        classifier_or_module: An ART ``PyTorchClassifier`` or its ``nn.Module``.
-        path: Target path; the suffix is replaced by ``.safetensors`` and ``.json``.
-        name: timm model name.
-        nb_classes: Number of classes.
-        input_shape: Shape of one input, (C, H, W).
-        mean: Per-channel normalisation mean.
-        std: Per-channel normalisation standard deviation.
-        cifar_stem: Whether the model has the CIFAR stem.
-        model_kwargs: Extra ``timm.create_model`` keyword arguments.
+        classifier_or_module: an ART ``PyTorchClassifier`` or its ``nn.Module``.
+        path: target path; the suffix is replaced by ``.safetensors`` and ``.json``.
+        name: registry name of the architecture (a zoo model or a single registered model), so that
+            :func:`load_classifier` can rebuild it; stored qualified (``"resnet18"`` -> ``"timm/resnet18"``).
+        nb_classes: number of classes.
+        input_shape: shape of one input, (C, H, W).
+        mean: per-channel normalisation mean.
+        std: per-channel normalisation standard deviation.
+        model_kwargs: the arguments the architecture was created with (JSON scalars), e.g. ``{"cifar_stem": True}``.
         **extra_meta: JSON-serialisable metadata stored under ``"extra"`` (e.g. training config).
 
     Returns:
         Path of the ``.safetensors`` file.
 
     Raises:
-        ValueError: Metadata missing and not attached to the model.
+        ValueError: metadata missing and not attached to the model, or not valid for a sidecar (names the field).
+        UnknownNameError: ``name`` is not registered.
     """
     module = classifier_or_module.model if isinstance(classifier_or_module, PyTorchClassifier) else classifier_or_module
-    spec = _spec_for_saving(module, name, nb_classes, input_shape, mean, std, cifar_stem, model_kwargs)
+    spec = _spec_for_saving(module, name, nb_classes, input_shape, mean, std, model_kwargs)
     weights_path = Path(path).with_suffix(".safetensors")
     weights_path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {key: value.detach().to("cpu", copy=True).contiguous() for key, value in module.state_dict().items()}
     meta = {"format": FORMAT, **asdict(spec), "art_bmtad_version": _version(), "extra": extra_meta}
+    spec_from_dict(json.loads(json.dumps(meta)), "save_classifier", ignored=SIDECAR_FIELDS)  # reloadable as written
     text = json.dumps(meta, indent=2, sort_keys=True)
     _write_atomically({
         weights_path: lambda tmp: Path(tmp).write_bytes(safetensors.torch.save(tensors)),  # save_file makes 0600
@@ -139,57 +151,103 @@ def save_classifier(
     return weights_path
 
 
-def load_classifier(path: str | Path, *, device: str | torch.device = "auto") -> PyTorchClassifier:
-    """Rebuild a saved classifier (timm model, normalisation, CIFAR stem) and load its weights.
+def load_classifier(
+    path: str | Path, *, arch: str | None = None, device: str | torch.device = "auto", **options: Any
+) -> PyTorchClassifier:
+    """Rebuild a saved classifier through the registry and load its weights.
 
     Args:
-        path: The ``.safetensors`` file, its ``.json``, or a run folder holding ``student.safetensors``.
+        path: a weight file (``.safetensors``, ``.pt``, ``.pth``, ``.bin``, ``.ckpt``) with its sidecar ``.json``
+            of the same stem, the sidecar itself, or a run folder holding ``student.safetensors``; with ``arch``,
+            a weight file without sidecar.
+        arch: the registry name of the architecture of a plain weight file without a sidecar, e.g.
+            ``"robustbench/Zhang2019Theoretically"``; the classifier is then built as
+            :func:`~art_bmtad.models.classifier.create_classifier` builds it (sizes and normalisation from
+            ``options``, else from the zoo's :class:`~art_bmtad.models.zoo.ModelCfg`).
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
+        **options: with ``arch`` only: options of ``create_classifier`` (``dataset``, ``num_classes``,
+            ``mean``, ``std``, model options).
 
     Returns:
         The classifier, in eval mode.
 
     Raises:
-        FileNotFoundError: The weights or their JSON are missing.
-        ValueError: The JSON is not an art-bmtad checkpoint or names no timm model, or the weights
-            do not match the model.
+        FileNotFoundError: the weights or their sidecar are missing.
+        ValueError: the sidecar is not an art-bmtad checkpoint description, a field is invalid (named), it names
+            no architecture, or the weights do not match the model.
+        UnknownNameError: the architecture is not registered (e.g. its zoo's plugin is not installed).
     """
     weights_path = _weights_path(Path(path))
-    meta = read_metadata(weights_path)
-    if meta.get("name") is None:
-        raise ValueError(f"{weights_path.with_suffix('.json')} names no timm model; rebuild the module yourself")
-    classifier = timm_classifier(
-        meta["name"],
-        dataset=None,
-        num_classes=meta["num_classes"],
-        input_size=tuple(meta["input_shape"]),
-        mean=tuple(meta["mean"]),
-        std=tuple(meta["std"]),
-        cifar_stem=meta["cifar_stem"],
-        device=device,
-        **meta["model_kwargs"],
-    )
+    if arch is not None:
+        classifier = create_classifier(arch, **{"dataset": None, "device": device, **options})
+    else:
+        if options:
+            raise ValueError(f"options {sorted(options)} apply to a plain weight file with arch=; a sidecar has them")
+        if not weights_path.with_suffix(".json").is_file():
+            raise FileNotFoundError(f"{weights_path} has no sidecar {weights_path.with_suffix('.json')}: name its "
+                                    "architecture with arch=<registry name> (art-bmtad eval --arch NAME)")
+        spec = read_spec(weights_path)
+        if spec.name is None:
+            raise ValueError(f"{weights_path.with_suffix('.json')} names no architecture (field 'name' is null): "
+                             "load it with arch=<registry name> (eval --arch), or save it with name=")
+        classifier = create_classifier(
+            spec.name, dataset=None, num_classes=spec.num_classes, input_size=spec.input_shape, mean=spec.mean,
+            std=spec.std, device=device, **spec.model_kwargs,
+        )
     load_weights(classifier.model, weights_path)
     classifier.model.eval()
     return classifier
 
 
+def read_spec(path: str | Path) -> ModelSpec:
+    """The :class:`ModelSpec` in a checkpoint's sidecar, every field checked (sidecars of earlier versions too).
+
+    Raises:
+        FileNotFoundError: the sidecar is missing.
+        ValueError: not a sidecar, or a field of the wrong type or value (named).
+    """
+    json_path = Path(path).with_suffix(".json")
+    meta = read_metadata(json_path)
+    if meta["format"] == LEGACY_FORMAT:
+        meta = _upgrade_legacy(meta, json_path)
+    return spec_from_dict(meta, str(json_path), ignored=SIDECAR_FIELDS)
+
+
 def read_metadata(path: str | Path) -> dict[str, Any]:
-    """Read the JSON written next to a checkpoint by :func:`save_classifier`.
+    """Read the sidecar JSON written next to a checkpoint by :func:`save_classifier`.
 
     Args:
         path: The ``.safetensors`` file or its ``.json``.
 
     Returns:
-        The metadata.
+        The metadata (fields unchecked; :func:`read_spec` checks them).
 
     Raises:
         FileNotFoundError: The JSON is missing.
         ValueError: It is not valid JSON or not an art-bmtad checkpoint description.
     """
     json_path = Path(path).with_suffix(".json")
-    return read_json_document(json_path, FORMAT, "art-bmtad checkpoint description",
-                              f"checkpoint metadata not found: {json_path}")
+    missing = f"checkpoint metadata not found: {json_path}"
+    what = "art-bmtad checkpoint description"
+    try:
+        return read_json_document(json_path, FORMAT, what, missing)
+    except ValueError as current:
+        try:
+            return read_json_document(json_path, LEGACY_FORMAT, what, missing)
+        except ValueError:
+            raise current from None
+
+
+def _upgrade_legacy(meta: dict[str, Any], source: Path) -> dict[str, Any]:
+    """A format-1 sidecar in today's terms: its ``cifar_stem`` field becomes a timm model option."""
+    meta = dict(meta)
+    stem = meta.pop("cifar_stem", False)
+    if not isinstance(stem, bool):
+        raise ValueError(f"{source}: field 'cifar_stem' must be true or false, got {stem!r}")
+    kwargs = meta.get("model_kwargs", {})
+    if stem and isinstance(kwargs, dict):
+        meta["model_kwargs"] = {**kwargs, "cifar_stem": True}
+    return meta
 
 
 def verify_sha256(path: str | Path, expected: str) -> None:
@@ -289,16 +347,15 @@ def check_compatible(state: Mapping[str, torch.Tensor], expected: Mapping[str, t
         raise ValueError(f"checkpoint {path} does not match the model; " + "; ".join(problems))
 
 
-def _spec_for_saving(
-    module: nn.Module, name, nb_classes, input_shape, mean, std, cifar_stem, model_kwargs
-) -> ModelSpec:
+def _spec_for_saving(module: nn.Module, name, nb_classes, input_shape, mean, std, model_kwargs) -> ModelSpec:
+    from art_bmtad.registry import qualified_name
+
     given = {
-        "name": name,
+        "name": qualified_name(name) if name is not None else None,
         "num_classes": nb_classes,
         "input_shape": tuple(input_shape) if input_shape is not None else None,
         "mean": tuple(mean) if mean is not None else None,
         "std": tuple(std) if std is not None else None,
-        "cifar_stem": cifar_stem,
         "model_kwargs": model_kwargs,
     }
     overrides = {key: value for key, value in given.items() if value is not None}
@@ -308,8 +365,8 @@ def _spec_for_saving(
     required = ("num_classes", "input_shape", "mean", "std")
     missing = [key for key in required if key not in overrides]
     if missing:
-        raise ValueError(f"save_classifier needs {missing} for a model not built by timm_classifier")
-    return ModelSpec(**{"cifar_stem": False, "model_kwargs": {}, "name": None, **overrides})
+        raise ValueError(f"save_classifier needs {missing} for a model not built by create_classifier")
+    return ModelSpec(**{"model_kwargs": {}, "name": None, **overrides})
 
 
 def _write_atomically(writers: dict[Path, Callable[[str], None]]) -> None:
@@ -328,9 +385,12 @@ def _write_atomically(writers: dict[Path, Callable[[str], None]]) -> None:
 
 
 def _weights_path(path: Path) -> Path:
+    """The weight file ``path`` names: a run folder's student, a ``.pt``/``.pth``/``.bin``/``.ckpt`` file as
+    given, else the ``.safetensors`` file of that stem (so a sidecar ``.json`` names its weights)."""
     if path.is_dir():
         path = path / RUN_FOLDER_WEIGHTS
-    path = path.with_suffix(".safetensors")
+    elif path.suffix not in TORCH_SUFFIXES:
+        path = path.with_suffix(".safetensors")
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint weights not found: {path}")
     return path

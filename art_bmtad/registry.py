@@ -210,6 +210,11 @@ def list_models(zoo: str | None = None, filter: str | None = None) -> list[str]:
     return sorted(names)
 
 
+def is_single_model(name: str) -> bool:
+    """Whether ``name`` is a single model registered through ``art_bmtad_register_models`` (not a zoo model)."""
+    return name in _collect("models")
+
+
 def qualified_name(name: str) -> str:
     """The registry's name for ``name``: a single model's name as registered, else ``<zoo>/<model>``
     (``"resnet18"`` -> ``"timm/resnet18"``).

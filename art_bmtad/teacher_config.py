@@ -18,7 +18,8 @@ class TeacherConfig:
     """Everything that determines a teacher; its fields (and the data) form the cache key.
 
     Attributes:
-        model: timm model name.
+        model: any registry model name (``"resnet18"``, ``"timm/resnet18"``, ``"cifar/resnet56"``, a registered
+            single model); trained here from fresh weights.
         kind: ``"clean"``, ``"madry"`` or ``"trades"``.
         epochs: Training epochs.
         batch_size: Batch size.
@@ -29,7 +30,7 @@ class TeacherConfig:
         eps_step: PGD step size in pixel units (robust kinds).
         max_iter: PGD steps per batch (robust kinds).
         beta: TRADES trade-off between clean and robust loss.
-        cifar_stem: Use the CIFAR stem (timm ResNet family, 32x32 inputs).
+        cifar_stem: Use the CIFAR stem (timm ResNet family, 32x32 inputs; passed as the model option ``cifar_stem``).
         augment: Random crop (zero padding 4) and flip on each batch (``clean`` only).
         seed: Seed of initialisation, shuffling and augmentation.
         milestones: Epochs after which the learning rate is multiplied by 0.1 (``madry`` and ``trades``; clean

@@ -35,10 +35,10 @@ from art.defences.trainer import AdversarialTrainerMadryPGD, AdversarialTrainerT
 from art.estimators.classification import PyTorchClassifier
 from tqdm.auto import trange
 
-from art_bmtad.adapters.timm import timm_classifier
 from art_bmtad.augment import random_crop_flip
 from art_bmtad.checkpoints import load_classifier, save_classifier
 from art_bmtad.datasets import Dataset
+from art_bmtad.models.classifier import create_classifier
 from art_bmtad.teacher_config import CACHE_ENV, KINDS, TeacherConfig
 
 DEFAULT_CACHE_ROOT = Path("~/.cache/art-bmtad")
@@ -101,7 +101,7 @@ def prepare_teacher(
 def train_teacher(
     config: TeacherConfig, data: Dataset, *, device: str | torch.device = "auto", progress: bool = True
 ) -> PyTorchClassifier:
-    """Build a fresh timm classifier for ``data`` and train it as ``config`` says (no caching).
+    """Build a fresh classifier of ``config.model`` for ``data`` and train it as ``config`` says (no caching).
 
     Args:
         config: The teacher configuration.
@@ -114,10 +114,10 @@ def train_teacher(
     """
     torch.manual_seed(config.seed)
     np.random.seed(config.seed)  # ART's trainers shuffle with numpy's global generator
-    classifier = timm_classifier(
+    classifier = create_classifier(
         config.model,
         dataset=data,
-        cifar_stem=config.cifar_stem,
+        cifar_stem=config.cifar_stem or None,
         lr=config.lr,
         momentum=config.momentum,
         weight_decay=config.weight_decay,

@@ -33,7 +33,7 @@ from art.estimators.classification import PyTorchClassifier
 
 import art_bmtad
 from art_bmtad import AdversarialTrainerBMTARDPyTorch
-from art_bmtad.adapters import timm_classifier
+from art_bmtad_timm import timm_classifier
 from art_bmtad.adversarial import parameters_frozen
 from art_bmtad.device import resolve_device, synchronize
 from art_bmtad.teachers import classifier_logits

@@ -1,4 +1,5 @@
-"""timm adapter: shapes, normalisation inside the classifier, CIFAR stem, devices."""
+"""The front door (create_classifier) through the timm adapter: shapes, normalisation inside the classifier,
+CIFAR stem, devices."""
 from __future__ import annotations
 
 import functools
@@ -8,8 +9,9 @@ import pytest
 import torch
 from torch import nn
 
-from art_bmtad.adapters import apply_cifar_stem, model_spec, timm_classifier
 from art_bmtad.device import art_device_type, resolve_device
+from art_bmtad.models.classifier import model_spec
+from art_bmtad_timm import apply_cifar_stem, timm_classifier
 
 
 @pytest.mark.parametrize(
@@ -36,6 +38,11 @@ def test_explicit_arguments_win_over_the_preset():
     assert (spec.num_classes, spec.input_shape, spec.mean) == (7, (3, 16, 16), (0.5, 0.5, 0.5))
     assert spec.std == (0.2470, 0.2435, 0.2616)
     assert classifier.predict(np.zeros((2, 3, 16, 16), np.float32)).shape == (2, 7)
+
+
+def test_without_a_dataset_the_zoo_cfg_fills_what_is_not_given():
+    spec = model_spec(timm_classifier("test_resnet", dataset=None, num_classes=3))
+    assert (spec.num_classes, spec.input_shape, spec.mean, spec.std) == (3, (3, 160, 160), (0.5,) * 3, (0.5,) * 3)
 
 
 def test_normalisation_is_art_preprocessing_and_gradients_are_in_pixel_space():
@@ -73,7 +80,7 @@ def test_cifar_stem_on_a_deep_stem_keeps_32x32_at_the_stem():
         assert stem.maxpool(stem.act1(stem.bn1(stem.conv1(x)))).shape[-2:] == (32, 32)
         assert plain.maxpool(plain.act1(plain.bn1(plain.conv1(x)))).shape[-2:] == (8, 8)
         assert stem(x).shape == (2, 10)
-    assert model_spec(stem).cifar_stem is True
+    assert (model_spec(stem).name, model_spec(stem).model_kwargs) == ("timm/test_resnet", {"cifar_stem": True})
 
 
 def test_cifar_stem_replaces_a_plain_7x7_stem():
@@ -110,13 +117,14 @@ def test_channels_last_converts_the_model():
 @pytest.mark.parametrize(
     ("args", "kwargs", "message"),
     [
-        (("no_such_model",), {}, "unknown timm model 'no_such_model'"),
+        (("no_such_model",), {}, "unknown model 'timm/no_such_model'"),
+        (("test_resnt",), {}, "unknown model 'timm/test_resnt'; closest: timm/test_resnet"),
         (("test_resnet",), {"dataset": "mnist"}, "unknown dataset preset 'mnist'"),
-        (("test_resnet",), {"dataset": None, "num_classes": 3}, r"\['input_shape', 'mean', 'std'\] not given"),
+        ((nn.Linear(2, 2),), {"dataset": None, "num_classes": 3}, r"\['input_shape', 'mean', 'std'\] not given"),
         (("test_resnet",), {"mean": (0.5,)}, "one value per channel"),
         (("test_resnet",), {"std": (0.5, 0.0, 0.5)}, "std must be positive"),
-        (("test_resnet",), {"pretrained": True}, "pretrained"),
-        ((nn.Linear(2, 2),), {"drop_rate": 0.1}, "drop_rate"),
+        (("test_resnet",), {"checkpoint_path": "weights.pth"}, "outside art-bmtad's safe loader"),
+        ((nn.Linear(2, 2),), {"drop_rate": 0.1}, r"\['drop_rate'\] apply to registry names"),
     ],
 )
 def test_adapter_errors_name_the_problem(args, kwargs, message):

@@ -11,8 +11,8 @@ import safetensors.torch
 import torch
 from torch import nn
 
-from art_bmtad.adapters import timm_classifier
 from art_bmtad.checkpoints import load_classifier, load_state_dict, load_weights, read_metadata, save_classifier
+from art_bmtad_timm import timm_classifier
 
 
 def _record_execution(marker: str) -> None:
@@ -84,9 +84,9 @@ def test_metadata_and_cifar_stem_survive_the_round_trip(tmp_path):
     save_classifier(classifier, tmp_path / "teacher.safetensors", note="hello")
 
     meta = json.loads((tmp_path / "teacher.json").read_text())
-    assert meta["name"] == "test_resnet" and meta["num_classes"] == 10 and meta["input_shape"] == [3, 32, 32]
+    assert meta["name"] == "timm/test_resnet" and meta["num_classes"] == 10 and meta["input_shape"] == [3, 32, 32]
     assert meta["mean"] == [0.4914, 0.4822, 0.4465] and meta["std"] == [0.2470, 0.2435, 0.2616]
-    assert meta["cifar_stem"] is True and meta["model_kwargs"] == {"drop_rate": 0.1}
+    assert "cifar_stem" not in meta and meta["model_kwargs"] == {"cifar_stem": True, "drop_rate": 0.1}
     assert meta["extra"] == {"note": "hello"} and meta["art_bmtad_version"]
 
     loaded = load_classifier(tmp_path / "teacher.safetensors")
@@ -99,7 +99,7 @@ def test_save_of_a_plain_module_needs_metadata(tmp_path, tiny):
         save_classifier(tiny, tmp_path / "m")
     save_classifier(tiny, tmp_path / "m", nb_classes=3, input_shape=(1, 8, 8), mean=(0.5,), std=(0.25,))
     assert read_metadata(tmp_path / "m.safetensors")["name"] is None
-    with pytest.raises(ValueError, match="names no timm model"):
+    with pytest.raises(ValueError, match="names no architecture"):
         load_classifier(tmp_path / "m.safetensors")
 
 
@@ -214,11 +214,10 @@ def test_failed_save_leaves_the_earlier_files_intact(tmp_path, monkeypatch):
     save_classifier(classifier, tmp_path / "student")
     good = {name: (tmp_path / name).read_bytes() for name in ("student.safetensors", "student.json")}
 
-    def failing_save(tensors, filename):
-        Path(filename).write_bytes(b"half a file")
+    def failing_save(tensors, metadata=None):
         raise OSError("disk full")
 
-    monkeypatch.setattr(safetensors.torch, "save_file", failing_save)
+    monkeypatch.setattr(safetensors.torch, "save", failing_save)
     with torch.no_grad():
         classifier.model.fc.weight.zero_()
     with pytest.raises(OSError, match="disk full"):
@@ -233,7 +232,7 @@ def test_failed_save_leaves_the_earlier_files_intact(tmp_path, monkeypatch):
 @pytest.mark.parametrize("content, message", [
     (b"\xff\xfe not text", "is not valid JSON"),
     (b"{\"name\": ", "is not valid JSON"),
-    (b"[1, 2]", "is not an art-bmtad checkpoint description"),
+    (b"[1, 2]", "does not hold a JSON object|is not an art-bmtad checkpoint description"),
     (b"{\"format\": \"something-else\"}", "is not an art-bmtad checkpoint description"),
 ])
 def test_a_damaged_or_foreign_description_is_named(tmp_path, content, message):

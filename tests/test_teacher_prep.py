@@ -94,14 +94,14 @@ def test_milestones_decay_a_robust_teachers_learning_rate_after_those_epochs(dat
     config = dataclasses.replace(FAST, kind=kind, epochs=3, lr=0.05, milestones=(1, 2), eps=4 / 255)
     one_batch = dataclasses.replace(data, x_train=data.x_train[:32], y_train=data.y_train[:32])
     seen = []
-    build = teacher_prep.timm_classifier
+    build = teacher_prep.create_classifier
 
     def recording_classifier(*args, **kwargs):
         classifier = build(*args, **kwargs)
         classifier.optimizer.register_step_pre_hook(lambda optimizer, *_: seen.append(optimizer.param_groups[0]["lr"]))
         return classifier
 
-    monkeypatch.setattr(teacher_prep, "timm_classifier", recording_classifier)
+    monkeypatch.setattr(teacher_prep, "create_classifier", recording_classifier)
     train_teacher(config, one_batch, device="cpu", progress=False)
     assert seen == pytest.approx([0.05, 0.005, 0.0005])  # one optimiser step per epoch (one batch)
 
@@ -120,7 +120,7 @@ def test_config_validation(changes, message):
 def test_clean_training_lowers_the_training_loss(data):
     config = dataclasses.replace(FAST, epochs=5, batch_size=16, lr=0.05)
     torch.manual_seed(config.seed)
-    initial = teacher_prep.timm_classifier(config.model, dataset=data, device="cpu")
+    initial = teacher_prep.create_classifier(config.model, dataset=data, device="cpu")
     trained = train_teacher(config, data, device="cpu", progress=False)
     one_hot = np.eye(10, dtype=np.float32)[data.y_train]
     initial_loss = initial.compute_loss(data.x_train, one_hot, reduction="mean")
@@ -140,7 +140,7 @@ def test_augment_changes_what_the_clean_teacher_sees(data):
 def test_robust_teachers_train_with_art(data, kind):
     config = dataclasses.replace(FAST, kind=kind, eps=4 / 255, eps_step=2 / 255)
     torch.manual_seed(config.seed)
-    initial = teacher_prep.timm_classifier(config.model, dataset=data).model.state_dict()
+    initial = teacher_prep.create_classifier(config.model, dataset=data).model.state_dict()
     one_batch = dataclasses.replace(data, x_train=data.x_train[:32], y_train=data.y_train[:32])
     teacher = train_teacher(config, one_batch, device="cpu", progress=False)
     assert not teacher.model.training

@@ -11,11 +11,11 @@ import torch
 from art.estimators.classification import PyTorchClassifier
 
 from art_bmtad import distributed
-from art_bmtad.adapters.timm import timm_classifier
 from art_bmtad.checkpoints import load_classifier
 from art_bmtad.config import Recipe, TeacherRecipe
 from art_bmtad.datasets import Dataset, check_dataset, load_dataset
 from art_bmtad.evaluation import AttackSettings, RobustnessReport, evaluate_robustness
+from art_bmtad.models.classifier import create_classifier
 from art_bmtad.registry import create_dataset
 from art_bmtad.teacher_prep import TeacherConfig, prepare_teacher
 from art_bmtad.validation import check_teacher
@@ -63,10 +63,10 @@ def load_data(recipe: Recipe) -> Dataset:
 def build_student(recipe: Recipe, data: Dataset, device: str | torch.device | None = None) -> PyTorchClassifier:
     """A freshly initialised student (seed it first for identical weights across defences)."""
     student, schedule = recipe.student, recipe.schedule
-    return timm_classifier(
+    return create_classifier(
         student.model,
         dataset=data,
-        cifar_stem=student.cifar_stem,
+        cifar_stem=student.cifar_stem or None,
         lr=schedule.lr,
         momentum=schedule.momentum,
         weight_decay=schedule.weight_decay,
