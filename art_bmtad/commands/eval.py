@@ -60,7 +60,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument(
         "--model", required=True, type=Path, metavar="PATH",
         help="saved classifier: a run folder with student.safetensors and student.json (its config.yaml gives "
-        "the defaults below), or such a file",
+        "the defaults below), or such a file; or a file from `art-bmtad export` (clean and transfer attacks "
+        "crafted on its PyTorch student, whose run gives the defaults)",
     )
     parser.add_argument(
         "--arch", metavar="NAME",
@@ -147,8 +148,10 @@ def resolve_setting(args: argparse.Namespace) -> EvalSetting:
         ValueError: the run folder's recipe cannot be read.
     """
     from art_bmtad.config import load_recipe
+    from art_bmtad.deploy.serving import export_run_folder, is_export
 
-    recipe_file = args.model / RECIPE_FILE if args.model.is_dir() else None
+    folder = export_run_folder(args.model) if is_export(args.model) else args.model  # an export: its student's run
+    recipe_file = folder / RECIPE_FILE if folder is not None and folder.is_dir() else None
     recipe = load_recipe(config_file=recipe_file, check_names=False) if recipe_file and recipe_file.is_file() else None
     data, threat = (recipe.data, recipe.threat) if recipe is not None else (None, None)
     setting = EvalSetting()
@@ -196,14 +199,19 @@ def _evaluate(args: argparse.Namespace, setting: EvalSetting, progress: bool) ->
     import torch
 
     from art_bmtad.checkpoints import load_classifier
+    from art_bmtad.deploy.serving import is_export, serving_check
     from art_bmtad.device import physical_cores
     from art_bmtad.evaluation import evaluate_robustness
 
     torch.set_num_threads(args.threads or physical_cores())
     values = setting.values
-    classifier = load_classifier(args.model, arch=args.arch, device=args.device or "auto")
     data = _load_data(values, download=args.download)
     x, y = (data.x_test, data.y_test) if args.split == "test" else (data.x_val, data.y_val)
+    if is_export(args.model):  # an exported student: clean and transfer attacks crafted on its PyTorch student
+        return serving_check(args.model, x[: args.n_examples], y[: args.n_examples], attacks=args.attacks,
+                             eps=values["eps"], norm=values["norm"], batch_size=args.batch_size, seed=values["seed"],
+                             device=args.device or "auto")
+    classifier = load_classifier(args.model, arch=args.arch, device=args.device or "auto")
     report = evaluate_robustness(
         classifier, x, y,
         attacks=args.attacks,

@@ -22,6 +22,7 @@ from art.estimators.classification import PyTorchClassifier
 from art_bmtad.adversarial import gradient_view
 from art_bmtad.checkpoints import load_classifier
 from art_bmtad.deploy.folded import fold_normalisation
+from art_bmtad.deploy.sources import recipe_folder
 from art_bmtad.evaluation.objectives import CWMarginLoss
 from art_bmtad.evaluation.runner import seeded
 from art_bmtad.evaluation.settings import CW_STEPS, PGD_STEPS, ThreatModel
@@ -74,7 +75,7 @@ def require_onnx() -> Any:
         import onnx  # noqa: F401 - the exporter writes through it
         import onnxruntime
     except ImportError as err:
-        raise MissingDependencyError(f"ONNX export and serving need onnx and onnxruntime ({err.name} is not "
+        raise MissingDependencyError(f"ONNX export and serving need onnx and onnxruntime ({err.name or err} is not "
                                      f"installed): {ONNX_INSTALL_HINT}") from err
     return onnxruntime
 
@@ -309,30 +310,7 @@ def _runner(path: Path, export_format: str, architecture: torch.nn.Module | None
     return forward
 
 
-def run_serving_check(args: Any) -> int:
-    """``art-bmtad eval --model FILE`` for an exported file: the serving check on the chosen data and split.
-
-    Args:
-        args: ``eval``'s parsed options (``model``, ``data``, ``data_path``, ``split``, ``n_examples``,
-            ``attacks``, ``eps``, ``norm``, ``batch_size``, ``seed``, ``device``, ``out``).
-
-    Returns:
-        0.
-    """
-    import json
-
-    from art_bmtad.datasets import load_dataset
-    from art_bmtad.run import check_output_file, write_atomic
-
-    if args.out is not None:
-        check_output_file(args.out)
-    read_sidecar(args.model)
-    data = load_dataset(args.data, path=args.data_path, seed=args.seed)
-    x, y = (data.x_test, data.y_test) if args.split == "test" else (data.x_val, data.y_val)
-    report = serving_check(args.model, x[:args.n_examples], y[:args.n_examples], attacks=args.attacks, eps=args.eps,
-                           norm=args.norm, batch_size=args.batch_size, seed=args.seed, device=args.device)
-    print(report.to_markdown(), end="")
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(args.out, json.dumps(report.to_dict(), indent=2) + "\n")
-    return 0
+def export_run_folder(path: str | Path) -> Path | None:
+    """The run folder whose ``config.yaml`` trained an exported student (its data and threat model), found through
+    the sidecar; ``None`` when there is none."""
+    return recipe_folder(Path(read_sidecar(path)["source"]["student"]))

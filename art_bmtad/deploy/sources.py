@@ -99,8 +99,15 @@ def load_source(name: str | Path, *, device: str = "auto", dataset: str = "cifar
 def run_recipe(weights: Path) -> Recipe | None:
     """The recipe a student was trained with: ``config.yaml`` beside its weights or in the benchmark folder above,
     else the recipe recorded in its JSON (``art-bmtad train`` writes both); ``None`` when there is none."""
-    for folder in (weights.parent, weights.parent.parent):
-        if (folder / RECIPE_FILE).is_file():
-            return load_recipe(config_file=folder / RECIPE_FILE, check_names=False)
+    folder = recipe_folder(weights)
+    if folder is not None:
+        return load_recipe(config_file=folder / RECIPE_FILE, check_names=False)
     recorded = read_metadata(weights).get("extra", {}).get("recipe")
     return None if recorded is None else recipe_from_dict(recorded)
+
+
+def recipe_folder(weights: Path) -> Path | None:
+    """The run folder whose ``config.yaml`` trained the student in ``weights``: the student's own folder, or the
+    benchmark folder above a defence's folder; ``None`` when neither holds one."""
+    return next((folder for folder in (weights.parent, weights.parent.parent) if (folder / RECIPE_FILE).is_file()),
+                None)
