@@ -5,6 +5,7 @@ A light module: the CLI reads these defaults to build its options without import
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 CACHE_ENV = "ART_BMTAD_CACHE"
@@ -65,5 +66,12 @@ class TeacherConfig:
             raise ValueError(f"unknown teacher kind {self.kind!r}; use one of {KINDS}")
         if self.augment and self.kind != "clean":
             raise ValueError(f"augment is only supported for kind='clean' (ART's {self.kind} trainer takes arrays)")
-        if self.epochs < 1 or self.batch_size < 1:
-            raise ValueError(f"epochs and batch_size must be >= 1, got {self.epochs} and {self.batch_size}")
+        if self.epochs < 1 or self.batch_size < 2:
+            raise ValueError(f"epochs must be >= 1 and batch_size >= 2 (a batch of one breaks BatchNorm), got "
+                             f"{self.epochs} and {self.batch_size}")
+        if self.kind != "clean":  # a robust teacher trained against a meaningless threat model is not robust
+            from art_bmtad.config import check_threat
+
+            check_threat(self.eps, self.eps_step, self.max_iter, prefix=f"{self.kind} teacher")
+        if not (self.lr > 0 and math.isfinite(self.lr)) or not 0 <= self.momentum < math.inf:
+            raise ValueError(f"lr must be a finite number > 0 and momentum >= 0, got {self.lr} and {self.momentum}")

@@ -129,7 +129,8 @@ def train_teacher(
 
 
 def teacher_cache_key(config: TeacherConfig, data: Dataset) -> str:
-    """SHA-256 of the resolved configuration and of the training data and its normalisation.
+    """SHA-256 of the resolved configuration and of the training data (its shape is the input shape), its
+    normalisation and its class count (a teacher is only reused for data with its classes).
 
     Args:
         config: The teacher configuration.
@@ -143,6 +144,8 @@ def teacher_cache_key(config: TeacherConfig, data: Dataset) -> str:
     if not config.milestones:
         del fields["milestones"]  # teachers cached before the option existed keep their keys
     description = {"format": CACHE_FORMAT, "config": fields, "mean": data.mean, "std": data.std}
+    if data.nb_classes != int(data.y_train.max()) + 1:  # labels alone do not say it; keys that did stay as they were
+        description["classes"] = data.nb_classes
     digest.update(json.dumps(description, sort_keys=True).encode())
     for array in (data.x_train, data.y_train):
         digest.update(f"{array.dtype}{array.shape}".encode())

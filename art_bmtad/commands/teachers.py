@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import argparse
 from fractions import Fraction
+from pathlib import Path
 
 from art_bmtad.commands import add_command
 from art_bmtad.dataset_catalog import SOURCES
 from art_bmtad.device import DEVICE_CHOICES
+from art_bmtad.run import add_overwrite_option
 from art_bmtad.teacher_config import CACHE_ENV, KINDS, TeacherConfig
 
 DESCRIPTION = f"""\
@@ -56,6 +58,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                           help="PGD accuracy the teacher must have above the baseline")
     output = parser.add_argument_group("output")
     output.add_argument("--out", help="also save the teacher as OUT.safetensors + OUT.json")
+    add_overwrite_option(output, "OUT.safetensors and OUT.json")
     output.add_argument(
         "--cache-dir", help=f"teacher cache folder (default: ${CACHE_ENV}/teachers, else ~/.cache/art-bmtad/teachers)"
     )
@@ -114,17 +117,10 @@ def run(args: argparse.Namespace) -> int:
     Returns:
         0.
     """
-    from art_bmtad.datasets import load_dataset
-    from art_bmtad.teacher_prep import assess_robust_teacher, prepare_teacher
+    from art_bmtad.datasets import check_dataset, load_dataset
+    from art_bmtad.run import check_creatable_folder, check_output_file
+    from art_bmtad.teacher_prep import assess_robust_teacher, prepare_teacher, resolve_cache_dir, teacher_cache_key
 
-    data = load_dataset(
-        args.dataset,
-        root=args.root,
-        n_train=args.n_train,
-        val_size=args.val_size,
-        seed=args.seed,
-        download=args.download,
-    )
     config = TeacherConfig(
         model=args.model,
         kind=args.kind,
@@ -140,6 +136,16 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         milestones=args.milestones,
     )
+    if args.out is not None:
+        for suffix in (".safetensors", ".json"):
+            check_output_file(Path(args.out).with_suffix(suffix), option="--out")
+    check_creatable_folder(resolve_cache_dir(args.cache_dir), option="--cache-dir")
+    data = check_dataset(load_dataset(args.dataset, root=args.root, n_train=args.n_train, val_size=args.val_size,
+                                      seed=args.seed, download=args.download), source=args.dataset)
+    if config.batch_size > len(data.x_train):
+        raise ValueError(f"--batch-size {config.batch_size} is larger than the {len(data.x_train)} training examples")
+    if args.out is not None and not args.overwrite:
+        _check_same_teacher(Path(args.out), teacher_cache_key(config, data))
     progress = not getattr(args, "quiet", False)
     teacher = prepare_teacher(
         config, data, cache_dir=args.cache_dir, out=args.out, device=args.device, progress=progress
@@ -153,6 +159,23 @@ def run(args: argparse.Namespace) -> int:
                                         cache_dir=args.cache_dir, device=args.device, progress=progress)
         print(verdict.summary)
     return 0
+
+
+def _check_same_teacher(out: Path, key: str) -> None:
+    """An existing ``--out`` teacher may only be rewritten with the same teacher (same cache key) unless
+    ``--overwrite``."""
+    from art_bmtad.checkpoints import read_metadata
+
+    existing = [path for path in (out.with_suffix(".safetensors"), out.with_suffix(".json")) if path.exists()]
+    if not existing:
+        return
+    try:
+        same = read_metadata(out.with_suffix(".json")).get("extra", {}).get("cache_key") == key
+    except (OSError, ValueError):
+        same = False
+    if not same:
+        raise ValueError(f"--out {existing[0]} already holds another teacher; pass --overwrite to replace it, or "
+                         "choose another --out")
 
 
 def _number(text: str) -> float | int:

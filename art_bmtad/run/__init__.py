@@ -12,11 +12,11 @@ from art_bmtad.run.files import check_creatable_folder, check_output_file, descr
 from art_bmtad.run.folder import LOCK_FILE, RUN_OUTPUTS, RunFolder, RunFolderBusy, RunFolderError, run_outputs
 
 
-def add_overwrite_option(parser: argparse.ArgumentParser, what: str = "the run folder") -> None:
-    """Add ``--overwrite`` (replace an earlier run's outputs, as a whole, once the new run starts)."""
+def add_overwrite_option(parser: argparse._ActionsContainer, what: str = "the run folder") -> None:
+    """Add ``--overwrite``: replace earlier outputs (a run folder as a whole), only once every input is checked."""
     parser.add_argument("--overwrite", action="store_true",
-                        help=f"replace {what} if it already holds an earlier run's outputs (as a whole, and only "
-                             "once every input has been checked); without it such a folder is refused")
+                        help=f"replace {what} when it already holds earlier outputs (as a whole, and only once "
+                             "every input has been checked); without it they are refused")
 
 
 __all__ = ["LOCK_FILE", "RUN_OUTPUTS", "RunFolder", "RunFolderBusy", "RunFolderError", "add_overwrite_option",
