@@ -443,6 +443,9 @@ def check_dataset(data: Dataset, *, source: str | None = None) -> Dataset:
             (or finite values), splits of different image shapes, an empty training or test split, labels that
             are not integer indices in range or do not match the images in number, too few class names.
     """
+    if not isinstance(data, Dataset):
+        raise ValueError(f"dataset source {source!r} gave a {type(data).__name__}, not an art_bmtad.datasets.Dataset; "
+                         "its plugin is broken")
     where = f"dataset {source or data.name!r}"
     shape = data.x_train.shape[1:]
     for split in ("train", "val", "test"):

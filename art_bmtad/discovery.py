@@ -72,7 +72,7 @@ def _entry_points(autoload: bool) -> list[metadata.EntryPoint]:
 def _register(manager: pluggy.PluginManager, entry_point: metadata.EntryPoint, source: PluginSource) -> bool:
     try:
         manager.register(entry_point.load(), name=source.name)
-    except Exception as err:  # noqa: BLE001 - a broken plugin must never take the host down
+    except BaseException as err:  # noqa: BLE001 - a broken plugin (even sys.exit()) must not take the host down
         warnings.warn(f"art-bmtad: skipping {source}: {type(err).__name__}: {err}", PluginWarning, stacklevel=3)
         return False
     return True
@@ -82,8 +82,8 @@ def load_plugins(manager: pluggy.PluginManager) -> dict[str, PluginSource]:
     """Register every ``art_bmtad`` entry point's module with ``manager``.
 
     Third-party entry points are skipped when :data:`DISABLE_AUTOLOAD_ENV` is set. A plugin that
-    fails to import or to register produces a :class:`PluginWarning` naming it and its
-    distribution; the others still load.
+    fails to import or to register, whatever it raises (``SystemExit`` and ``KeyboardInterrupt``
+    included), produces a :class:`PluginWarning` naming it and its distribution; the others still load.
 
     Args:
         manager: the plugin manager, with the hook specifications already added.

@@ -96,6 +96,10 @@ def _source(plugin: str) -> PluginSource:
 
 def _registrar(table: dict[str, _Entry], kind: str, plugin: str) -> Callable[[str, Callable[..., Any]], None]:
     def register(name: str, factory: Callable[..., Any]) -> None:
+        if kind != ZOOS and not callable(factory):
+            warnings.warn(f"art-bmtad: {_source(plugin)} registers {kind[:-1]} {name!r} with a "
+                          f"{type(factory).__name__}, which is not callable; refused", PluginWarning, stacklevel=2)
+            return
         if name in table:
             warnings.warn(
                 f"art-bmtad: {_source(plugin)} registers {kind[:-1]} {name!r}, which "
@@ -130,7 +134,7 @@ def _collect(kind: str) -> dict[str, _Entry]:
         arguments = {"register": registrar}
         try:
             impl.function(*[arguments[name] for name in impl.argnames])
-        except Exception as err:  # noqa: BLE001 - one failing plugin must not hide the others
+        except (Exception, SystemExit) as err:  # noqa: BLE001 - one failing plugin must not hide the others
             warnings.warn(f"art-bmtad: {_source(impl.plugin_name)} failed to register {kind}: {err!r}", PluginWarning)
     return table
 
@@ -163,7 +167,11 @@ def create_defence(name: str, classifier: Any, **kwargs: Any) -> Trainer:
     Raises:
         UnknownNameError: no plugin registered ``name`` (a ``KeyError`` and a ``ValueError``).
     """
-    return _create("defences", name, classifier, **kwargs)
+    trainer = _create("defences", name, classifier, **kwargs)
+    if not callable(getattr(trainer, "fit", None)):
+        raise ValueError(f"defence {name!r} ({_source(_collect('defences')[name].plugin)}) returned a "
+                         f"{type(trainer).__name__}, not an ART Trainer with fit(); the plugin is broken")
+    return trainer
 
 
 def list_zoos() -> list[ModelZoo]:
