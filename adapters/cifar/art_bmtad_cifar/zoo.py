@@ -10,7 +10,8 @@ from art_bmtad_cifar import architectures, catalog, weight_files
 
 
 def create_model(model: str, *, pretrained: bool = False, weights: str | Path | None = None,
-                 num_classes: int | None = None, download: bool = False) -> nn.Module:
+                 num_classes: int | None = None, input_size: tuple[int, int, int] | None = None,
+                 download: bool = False) -> nn.Module:
     """Build a model of the ``cifar`` zoo (see :mod:`art_bmtad_cifar.catalog` for the names).
 
     Args:
@@ -18,6 +19,8 @@ def create_model(model: str, *, pretrained: bool = False, weights: str | Path | 
         pretrained: load the published weights (also implied by ``weights``).
         weights: the weight file, or the folder holding it under its published name; default
             ``$TORCH_HOME/hub/checkpoints`` (``torch.hub.get_dir()``).
+        input_size: (C, H, W) of the inputs: 3 channels; any H, W but 32x32 for the VGGs (their head
+            takes the 512 features of one 1x1 map).
         num_classes: output classes; must equal the published model's when weights are loaded.
         download: fetch a missing file from the repository's release into that folder first.
 
@@ -32,6 +35,10 @@ def create_model(model: str, *, pretrained: bool = False, weights: str | Path | 
     dataset, arch = catalog.parse_name(model)
     published = catalog.NUM_CLASSES[dataset]
     load = pretrained or weights is not None
+    if input_size is not None and input_size[0] != 3:
+        raise ValueError(f"cifar/{model} takes 3-channel images, not input_size={tuple(input_size)}")
+    if input_size is not None and arch in architectures.VGG_LAYOUTS and tuple(input_size[1:]) != (32, 32):
+        raise ValueError(f"cifar/{model} takes 32x32 images, not input_size={tuple(input_size)}")
     if load and num_classes not in (None, published):
         raise ValueError(f"cifar/{model}: the published weights have {published} classes, not num_classes={num_classes}; "
                          "drop pretrained/weights to train a new head")

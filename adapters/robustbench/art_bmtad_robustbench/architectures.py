@@ -180,7 +180,7 @@ def _projection(in_planes: int, out_planes: int, stride: int) -> nn.Sequential:
 
 
 class ResNet(nn.Module):
-    """CIFAR ResNet (3x3 stem, no max pool): four stages of 64..512 channels, a 4x4 average pool, ``linear``."""
+    """CIFAR ResNet (3x3 stem, no max pool): four stages of 64..512 channels, global average pool, ``linear``."""
 
     def __init__(self, block: type[BasicBlock] | type[Bottleneck], blocks: tuple[int, int, int, int],
                  num_classes: int = 10) -> None:
@@ -204,7 +204,7 @@ class ResNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = F.relu(self.bn1(self.conv1(x)))
         out = self.layer4(self.layer3(self.layer2(self.layer1(out))))
-        return self.linear(F.avg_pool2d(out, 4).flatten(1))
+        return self.linear(F.adaptive_avg_pool2d(out, 1).flatten(1))
 
 
 class PreActBlock(nn.Module):
@@ -250,4 +250,4 @@ class PreActResNet(nn.Module):
         out = self.layer4(self.layer3(self.layer2(self.layer1(self.conv1(x)))))
         if self.bn is not None:
             out = F.relu(self.bn(out))
-        return self.linear(F.avg_pool2d(out, 4).flatten(1))
+        return self.linear(F.adaptive_avg_pool2d(out, 1).flatten(1))

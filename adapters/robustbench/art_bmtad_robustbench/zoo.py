@@ -31,7 +31,8 @@ def build(entry: catalog.Entry, num_classes: int) -> nn.Module:
 
 
 def create_model(model: str, *, pretrained: bool = False, weights: str | Path | None = None,
-                 num_classes: int | None = None, download: bool = False) -> nn.Module:
+                 num_classes: int | None = None, input_size: tuple[int, int, int] | None = None,
+                 download: bool = False) -> nn.Module:
     """Build a RobustBench model by its RobustBench name (see :mod:`art_bmtad_robustbench.catalog`).
 
     Args:
@@ -39,6 +40,7 @@ def create_model(model: str, *, pretrained: bool = False, weights: str | Path | 
         pretrained: load the published weights (also implied by ``weights``).
         weights: the ``.pt`` file, or RobustBench's ``model_dir`` holding ``<dataset>/<threat_model>/<name>.pt``;
             default ``$ART_BMTAD_ROBUSTBENCH_DIR`` or ``./models``.
+        input_size: (C, H, W) of the inputs; C must be 3, any H, W (global pooling before the head).
         num_classes: output classes; must equal the dataset's when weights are loaded.
         download: fetch a missing file through RobustBench's own download (needs the ``robustbench`` package).
 
@@ -54,6 +56,8 @@ def create_model(model: str, *, pretrained: bool = False, weights: str | Path | 
     entry = catalog.entry(model)
     published = catalog.NUM_CLASSES[dataset]
     load = pretrained or weights is not None
+    if input_size is not None and input_size[0] != 3:
+        raise ValueError(f"robustbench/{model} takes 3-channel images, not input_size={tuple(input_size)}")
     if load and num_classes not in (None, published):
         raise ValueError(f"robustbench/{model}: the published weights have {published} classes, not "
                          f"num_classes={num_classes}; drop pretrained/weights to train a new head")

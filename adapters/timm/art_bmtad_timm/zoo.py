@@ -12,6 +12,8 @@ from art_bmtad.models.zoo import MissingWeightsError, ModelCfg
 
 HUB_FILES = ("model.safetensors", "pytorch_model.bin")
 """What timm publishes in a Hugging Face repository, in the order timm itself prefers them."""
+WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin", ".ckpt")
+"""A ``weights`` path with one of these suffixes is a weight file; any other is a Hugging Face cache folder."""
 REFUSED_KWARGS = ("checkpoint_path", "pretrained_cfg", "pretrained_cfg_overlay")
 """timm options that would load weights outside art-bmtad's safe loader."""
 DATASET_TAGS = (("in22k", "imagenet-22k"), ("in21k", "imagenet-21k"), ("in12k", "imagenet-12k"), ("in1k", "imagenet"))
@@ -54,7 +56,7 @@ def find_weights(model: str, weights: str | Path | None = None) -> Path:
 
     Args:
         model: a timm model name.
-        weights: a weight file (``.safetensors``, ``.pth``, ...), or a Hugging Face hub cache folder (default:
+        weights: a weight file (``.safetensors``, ``.pth``, ...), else a Hugging Face hub cache folder (default:
             the one ``huggingface_hub`` uses, ``$HF_HUB_CACHE`` or ``$HF_HOME/hub``).
 
     Returns:
@@ -65,7 +67,7 @@ def find_weights(model: str, weights: str | Path | None = None) -> Path:
     """
     import timm
 
-    if weights is not None and not Path(weights).is_dir():
+    if weights is not None and Path(weights).suffix in WEIGHT_SUFFIXES:
         if not Path(weights).is_file():
             raise MissingWeightsError(f"timm/{model}: weight file {weights} not found (folder {Path(weights).parent})")
         return Path(weights)
