@@ -141,3 +141,29 @@ def test_classes_other_than_the_published_ones_only_without_weights(hub):
         ZOO.create("resnet20", pretrained=True, num_classes=7)
     head = ZOO.create("resnet20", num_classes=7).fc
     assert head.out_features == 7
+
+
+def test_normalisation_sits_inside_the_classifier_built_by_the_front_door(hub):
+    """Through art-bmtad's front door the classifier takes raw pixels: d(logit)/d(pixel) = d(logit)/d(input) / std."""
+    from art_bmtad.models.classifier import create_classifier
+
+    torch.save(randomised(architectures.build("resnet20", 10)).state_dict(), hub / HUB_FILE)
+    classifier = create_classifier("cifar/resnet20", dataset=None, pretrained=True, device="cpu")
+    cfg = ZOO.model_cfg("resnet20")
+    mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in (cfg.mean, cfg.std))
+    x = torch.rand(2, 3, 32, 32)
+    normalised = ((x - mean) / std).requires_grad_()
+    network = classifier.model.eval()
+    network(normalised)[:, 3].sum().backward()
+    pixel_gradient = classifier.class_gradient(x.numpy(), label=3)[:, 0]
+    torch.testing.assert_close(torch.from_numpy(pixel_gradient), normalised.grad / std, rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(torch.from_numpy(classifier.predict(x.numpy())), network(normalised).detach(),
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_input_size_must_have_three_channels_and_vgg_32x32():
+    assert ZOO.create("resnet20", input_size=(3, 16, 16))(torch.rand(1, 3, 16, 16)).shape == (1, 10)
+    with pytest.raises(ValueError, match=r"3-channel images, not input_size=\(1, 8, 8\)"):
+        ZOO.create("resnet20", input_size=(1, 8, 8))
+    with pytest.raises(ValueError, match=r"32x32 images, not input_size=\(3, 64, 64\)"):
+        ZOO.create("vgg11_bn", input_size=(3, 64, 64))

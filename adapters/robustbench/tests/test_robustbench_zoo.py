@@ -199,3 +199,25 @@ def test_published_classes_only_with_weights(model_dir):
     with pytest.raises(ValueError, match="100 classes, not num_classes=10"):
         ZOO.create("cifar100/Linf/Rice2020Overfitting", pretrained=True, num_classes=10)
     assert ZOO.create("Wong2020Fast", num_classes=7).linear.out_features == 7
+
+
+def test_normalisation_sits_inside_the_classifier_built_by_the_front_door(model_dir):
+    """Through art-bmtad's front door the classifier takes raw pixels: d(logit)/d(pixel) = d(logit)/d(input) / std,
+    with the std of RobustBench's Wong2020Fast wrapper; eps budgets stay in pixel space."""
+    from art_bmtad.models.classifier import create_classifier
+
+    write(model_dir / "cifar10/Linf/Wong2020Fast.pt", randomised(zoo.build(catalog.entry("Wong2020Fast"), 10)).state_dict())
+    classifier = create_classifier("robustbench/Wong2020Fast", dataset="cifar10", pretrained=True, device="cpu")
+    mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in catalog.CIFAR10)
+    x = torch.rand(2, 3, 32, 32)
+    normalised = ((x - mean) / std).requires_grad_()
+    network = classifier.model.eval()
+    network(normalised)[:, 7].sum().backward()
+    pixel_gradient = classifier.class_gradient(x.numpy(), label=7)[:, 0]
+    torch.testing.assert_close(torch.from_numpy(pixel_gradient), normalised.grad / std, rtol=1e-4, atol=1e-6)
+
+
+def test_input_size_must_have_three_channels():
+    assert ZOO.create("Wong2020Fast", input_size=(3, 16, 16))(torch.rand(1, 3, 16, 16)).shape == (1, 10)
+    with pytest.raises(ValueError, match=r"3-channel images, not input_size=\(1, 8, 8\)"):
+        ZOO.create("Wong2020Fast", input_size=(1, 8, 8))

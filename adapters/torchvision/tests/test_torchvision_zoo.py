@@ -128,3 +128,29 @@ def test_published_classes_only_with_weights(hub):
     with pytest.raises(ValueError, match="1000 classes, not num_classes=10"):
         ZOO.create("resnet18", pretrained=True, num_classes=10)
     assert ZOO.create("resnet18", num_classes=10).fc.out_features == 10
+
+
+def test_normalisation_sits_inside_the_classifier_built_by_the_front_door(hub):
+    """Through art-bmtad's front door the classifier takes raw pixels: d(logit)/d(pixel) = d(logit)/d(input) / std,
+    with the ImageNet std of the weights' transforms (here on 64x64 inputs, which a ResNet pools globally)."""
+    from art_bmtad.models.classifier import create_classifier
+
+    torch.save(randomised(torchvision.models.resnet18()).state_dict(), hub / "resnet18-f37072fd.pth")
+    classifier = create_classifier("torchvision/resnet18", dataset=None, input_size=(3, 64, 64), pretrained=True,
+                                   device="cpu")
+    mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)))
+    x = torch.rand(2, 3, 64, 64)
+    normalised = ((x - mean) / std).requires_grad_()
+    network = classifier.model.eval()
+    network(normalised)[:, 281].sum().backward()
+    pixel_gradient = classifier.class_gradient(x.numpy(), label=281)[:, 0]
+    torch.testing.assert_close(torch.from_numpy(pixel_gradient), normalised.grad / std, rtol=1e-4, atol=1e-6)
+
+
+def test_input_size_builds_size_dependent_models_only_without_weights(hub):
+    vit = ZOO.create("vit_b_16", input_size=(3, 32, 32), num_classes=10)
+    assert vit.image_size == 32
+    with pytest.raises(ValueError, match=r"published weights are for 224x224 images, not input_size=\(3, 32, 32\)"):
+        ZOO.create("vit_b_16", pretrained=True, input_size=(3, 32, 32))
+    with pytest.raises(ValueError, match=r"3-channel images, not input_size=\(1, 8, 8\)"):
+        ZOO.create("resnet18", input_size=(1, 8, 8))
