@@ -3,13 +3,17 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# Every model-zoo adapter in adapters/ is its own distribution, installed editable after the core; adapters/timm
+# is packaged by the core itself (pyproject.toml), so that a plain `pip install` brings timm support.
+ADAPTERS := $(filter-out adapters/timm,$(patsubst %/pyproject.toml,%,$(wildcard adapters/*/pyproject.toml)))
 
 .PHONY: test demo bench-speed clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(addsuffix /pyproject.toml,$(ADAPTERS))
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
 	$(PY) -m pip install -q -e '.[test,tune,onnx]'
+	for adapter in $(ADAPTERS); do $(PY) -m pip install -q -e $$adapter || exit 1; done
 	touch $(STAMP)
 
 test: $(STAMP)
@@ -22,4 +26,4 @@ bench-speed: $(STAMP)
 	$(PY) benchmarks/epoch_speed.py --n 256 --batch-size 128 --repeats 4
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info adapters/*/*.egg-info

@@ -101,9 +101,10 @@ class StudentConfig:
     """The student every defence trains, from the same initial weights.
 
     Attributes:
-        model: timm model name (any of ``timm.list_models()``).
+        model: a registry model name: ``<zoo>/<model>`` (``timm/resnet18``, ``cifar/resnet20``), a bare timm name,
+            or a single registered model (``art-bmtad models`` lists them).
         cifar_stem: 3x3 stride-1 stem without max-pool (timm ResNets on 32x32 inputs).
-        model_kwargs: extra ``timm.create_model`` options (e.g. ``drop_rate``).
+        model_kwargs: extra options of the model's zoo (e.g. timm's ``drop_rate``).
     """
 
     model: str = "resnet18"
@@ -113,10 +114,12 @@ class StudentConfig:
 
 @dataclass
 class TeacherRecipe:
-    """One teacher: loaded from a checkpoint, or trained (and cached) by :mod:`art_bmtad.teacher_prep`.
+    """One teacher: a zoo model with its published weights, loaded from a checkpoint, or trained (and cached) by
+    :mod:`art_bmtad.teacher_prep`.
 
     Attributes:
-        model: timm model name of a teacher trained here.
+        model: registry model name (``<zoo>/<model>``, a bare timm name, a registered model) of a teacher trained
+            here, or of the zoo model whose published weights are used (``pretrained``).
         kind: ``clean``, ``madry`` or ``trades`` (how a teacher trained here is trained).
         epochs: training epochs of a teacher trained here.
         lr: SGD learning rate of a teacher trained here.
@@ -125,6 +128,8 @@ class TeacherRecipe:
         milestones: epochs after which a robust teacher's learning rate is multiplied by 0.1; empty: constant.
         checkpoint: a saved classifier (``.safetensors`` with its JSON, e.g. from ``art-bmtad teachers --out``)
             to use instead of training one.
+        pretrained: use ``model``'s published weights from its zoo's local files (``teachers.weights_dir``) instead
+            of training one, e.g. ``robustbench/Zhang2019Theoretically``; missing files stop the run before any work.
     """
 
     model: str = "resnet18"
@@ -135,6 +140,7 @@ class TeacherRecipe:
     augment: bool = False
     milestones: list[int] = field(default_factory=list)
     checkpoint: str | None = None
+    pretrained: bool = False
 
 
 @dataclass
@@ -145,11 +151,14 @@ class TeachersConfig:
         robust: the adversarially trained teacher (B-MTARD, MTARD, RSLAD and ARD use it).
         clean: the naturally trained teacher (B-MTARD and MTARD use it).
         cache_dir: teacher cache; ``null``: ``$ART_BMTAD_CACHE/teachers``, else ``~/.cache/art-bmtad/teachers``.
+        weights_dir: where pretrained teachers' weight files are (a zoo's root folder, in the zoo's own layout);
+            ``null``: each zoo's default folder.
     """
 
     robust: TeacherRecipe = field(default_factory=lambda: TeacherRecipe(kind="madry"))
     clean: TeacherRecipe = field(default_factory=TeacherRecipe)
     cache_dir: str | None = None
+    weights_dir: str | None = None
 
 
 @dataclass
@@ -532,9 +541,9 @@ def check_recipe_names(recipe: Recipe) -> None:
         _one_of("preset", recipe.preset, list_presets())
     _check_defences(recipe.defences)
     _check_data(recipe.data)
-    _check_timm_model("student.model", recipe.student.model)
+    _check_model("student.model", recipe.student.model)
     for role in ("robust", "clean"):
-        _check_teacher(f"teachers.{role}", getattr(recipe.teachers, role))
+        _check_teacher(f"teachers.{role}", getattr(recipe.teachers, role), recipe.teachers.weights_dir)
     _check_numbers(recipe)
     _check_evaluation(recipe.evaluation)
     if recipe.schedule.select_by is not None:
@@ -576,25 +585,33 @@ def _check_data(data: DataConfig) -> None:
         raise ConfigError(f"data.val_size: expected a fraction in [0, 1) or a count, got {data.val_size}")
 
 
-def _check_timm_model(key: str, name: str) -> None:
-    import timm
+def _check_model(key: str, name: str) -> None:
+    from art_bmtad.registry import UnknownNameError, qualified_name
 
-    if not timm.is_model(name):
-        close = difflib.get_close_matches(name, timm.list_models(), n=5)
-        hint = f"; closest: {', '.join(close)}" if close else ""
-        raise ConfigError(
-            f"{key}: unknown model {name!r}; allowed: any of timm.list_models() ({len(timm.list_models())} names, "
-            f"e.g. test_resnet, resnet10t, resnet18){hint}"
-        )
+    try:
+        qualified_name(name)
+    except UnknownNameError as err:
+        raise ConfigError(f"{key}: {err}") from None
 
 
-def _check_teacher(key: str, teacher: TeacherRecipe) -> None:
+def _check_teacher(key: str, teacher: TeacherRecipe, weights_dir: str | None) -> None:
+    if teacher.pretrained:
+        if teacher.checkpoint is not None:
+            raise ConfigError(f"{key}: pretrained and checkpoint both name the teacher's weights; keep one")
+        _check_model(f"{key}.model", teacher.model)
+        from art_bmtad.registry import find_weights
+
+        try:
+            find_weights(teacher.model, weights_dir)
+        except (FileNotFoundError, ValueError) as err:
+            raise ConfigError(f"{key}.model: {err}") from None
+        return
     if teacher.checkpoint is not None:
         path = Path(teacher.checkpoint).with_suffix(".safetensors")
         if not (path.is_file() or Path(teacher.checkpoint).is_dir()):
             raise ConfigError(f"{key}.checkpoint: no saved classifier at {teacher.checkpoint}")
         return
-    _check_timm_model(f"{key}.model", teacher.model)
+    _check_model(f"{key}.model", teacher.model)
     _one_of(f"{key}.kind", teacher.kind, TEACHER_KINDS)
     _positive(f"{key}.epochs", teacher.epochs)
     if teacher.milestones and teacher.kind == "clean":

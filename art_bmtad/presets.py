@@ -22,9 +22,10 @@
   keeps 1, the paper's CIFAR-10 setting.
 * ``cifar10-paper``: the paper's setting for a GPU: full CIFAR-10, ResNet-18 student (CIFAR stem), 300 epochs,
   SGD lr 0.1, momentum 0.9, weight decay 2e-4, batch 128, learning rate (and balancer rates) x0.1 after
-  epochs 215, 260 and 285, crop + flip, the standard evaluation on the whole test set. The paper's teachers
-  (WRN-34-10 TRADES, ResNet-56 clean) are not timm models: bring them as checkpoints
-  (``--robust-teacher PATH --clean-teacher PATH``); otherwise the nearest timm models are trained here.
+  epochs 215, 260 and 285, crop + flip, the standard evaluation on the whole test set. The paper's teachers with
+  their published weights: ``robustbench/Zhang2019Theoretically`` (TRADES WRN-34-10) and ``cifar/resnet56``
+  (clean), read from the zoos' local folders (``--weights-dir``); without the files the run stops before any work
+  and names the file and folder to put them in.
 """
 from __future__ import annotations
 
@@ -81,9 +82,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "data": {"source": "npz", "path": str(SHARED_CIFAR10), "val_size": 1000},
         "student": {"model": "resnet18", "cifar_stem": True},
         "teachers": {
-            "robust": {"model": "wide_resnet50_2", "kind": "trades", "epochs": 100, "lr": 0.1, "cifar_stem": True},
-            "clean": {"model": "resnet50", "kind": "clean", "epochs": 200, "lr": 0.1, "cifar_stem": True,
-                      "augment": True},
+            "robust": {"model": "robustbench/Zhang2019Theoretically", "pretrained": True},
+            "clean": {"model": "cifar/resnet56", "pretrained": True},
         },
         "schedule": {"epochs": 300, "batch_size": 128, "lr": 0.1, "momentum": 0.9, "weight_decay": 2e-4,
                      "milestones": [215, 260, 285], "gamma": 0.1, "augment": True},

@@ -200,7 +200,8 @@ def list_models(zoo: str | None = None, filter: str | None = None) -> list[str]:
     Args:
         zoo: only this zoo's models.
         filter: keep names matching this text: a shell-style pattern when it holds ``*``, ``?`` or ``[``
-            (e.g. ``"*resnet*"``), else a substring; case-insensitive.
+            (e.g. ``"resnet1*"``, matched against the qualified name and the name inside the zoo), else a
+            substring; case-insensitive.
 
     Returns:
         The names, sorted.
@@ -214,7 +215,8 @@ def list_models(zoo: str | None = None, filter: str | None = None) -> list[str]:
         names += list(_collect("models"))
     if filter:
         pattern = filter.lower() if any(char in filter for char in "*?[") else f"*{filter.lower()}*"
-        names = [name for name in names if fnmatch.fnmatchcase(name.lower(), pattern)]
+        names = [name for name in names if fnmatch.fnmatchcase(name.lower(), pattern)
+                 or fnmatch.fnmatchcase(name.partition("/")[2].lower(), pattern)]
     return sorted(names)
 
 
@@ -318,6 +320,10 @@ def _unknown_model(name: str, zoo_name: str | None) -> UnknownNameError:
     qualified = name if zoo_name is None or name.startswith(f"{zoo_name}/") else f"{zoo_name}/{name}"
     close = difflib.get_close_matches(qualified, candidates, n=5, cutoff=0.6)
     hint = f"; closest: {', '.join(close)}" if close else ""
+    prefix, sep, _ = name.partition("/")
+    if sep and zoo_name is None and prefix not in _collect("models"):
+        hint += (f"; no zoo {prefix!r} is installed: install its plugin (`pip install -e adapters/{prefix}` in a "
+                 f"source checkout, or `pip install art-bmtad-{prefix}`)")
     zoos = ", ".join(sorted(_collect(ZOOS))) or "(none)"
     singles = ", ".join(sorted(_collect("models"))) or "(none)"
     return UnknownNameError(

@@ -16,7 +16,7 @@ from art_bmtad.config import Recipe, TeacherRecipe
 from art_bmtad.datasets import Dataset, check_dataset, load_dataset
 from art_bmtad.evaluation import AttackSettings, RobustnessReport, evaluate_robustness
 from art_bmtad.models.classifier import create_classifier
-from art_bmtad.registry import create_dataset
+from art_bmtad.registry import create_dataset, find_weights
 from art_bmtad.teacher_prep import TeacherConfig, prepare_teacher
 from art_bmtad.validation import check_teacher
 
@@ -145,10 +145,18 @@ def _prepare_teachers(
 ) -> PreparedTeachers:
     prepared = PreparedTeachers()
     # Saved teachers first: each is checked against the data before any other teacher trains.
-    for role in sorted(roles, key=lambda role: getattr(recipe.teachers, role).checkpoint is None):
+    for role in sorted(roles, key=lambda role: getattr(recipe.teachers, role).checkpoint is None
+                       and not getattr(recipe.teachers, role).pretrained):
         teacher: TeacherRecipe = getattr(recipe.teachers, role)
         started = time.perf_counter()
-        if teacher.checkpoint is not None:
+        if teacher.pretrained:
+            classifier = create_classifier(teacher.model, dataset=data, pretrained=True,
+                                           weights=recipe.teachers.weights_dir, device=device or recipe.device)
+            classifier.model.eval()
+            check_teacher(classifier, data, f"{role} ({teacher.model}, published weights)")
+            row = {"source": "pretrained", "path": str(find_weights(teacher.model, recipe.teachers.weights_dir)),
+                   "kind": "pretrained"}
+        elif teacher.checkpoint is not None:
             classifier = load_classifier(teacher.checkpoint, device=device or recipe.device)
             check_teacher(classifier, data, f"{role} ({teacher.checkpoint})")
             row = {"source": "checkpoint", "path": str(teacher.checkpoint), "kind": "checkpoint"}

@@ -5,12 +5,13 @@ import argparse
 
 from art_bmtad.commands import add_command
 from art_bmtad.discovery import DISABLE_AUTOLOAD_ENV, ENTRY_POINT_GROUP
-from art_bmtad.registry import KINDS, PluginInfo, list_plugins
+from art_bmtad.registry import KINDS, ZOOS, PluginInfo, get_zoo, list_plugins
 
 DESCRIPTION = f"""\
 List the plugins that art-bmtad has loaded: each entry point in the {ENTRY_POINT_GROUP!r} group,
-the distribution and version it comes from, and the defences, models and datasets it registers
-(the names that create_defence, create_model and create_dataset accept). Built-in plugins ship
+the distribution and version it comes from, and the defences, models, datasets and model zoos it
+registers (the names that create_defence, create_model and create_dataset accept; a zoo's models are
+<zoo>/<model>, counted here and listed by `art-bmtad models --zoo ZOO`). Built-in plugins ship
 with art-bmtad; set {DISABLE_AUTOLOAD_ENV}=1 to load only those. A plugin that fails to
 load, or registers a name that is already taken, is reported as a warning."""
 
@@ -32,7 +33,18 @@ def format_plugin(plugin: PluginInfo) -> str:
     builtin = ", built-in" if source.builtin else ""
     lines = [f"{source.name}: {source.module} ({origin}{builtin})"]
     lines += [f"  {kind}: {', '.join(names)}" for kind in KINDS if (names := plugin.registers[kind])]
+    if plugin.registers[ZOOS]:
+        lines.append(f"  {ZOOS}: {', '.join(_zoo_summary(name) for name in plugin.registers[ZOOS])}")
     return "\n".join(lines)
+
+
+def _zoo_summary(name: str) -> str:
+    """``"timm (1371 models)"``: a zoo by its size, not its thousands of names (listing imports its library)."""
+    try:
+        count = len(get_zoo(name).list_models())
+    except Exception as err:  # noqa: BLE001 - a zoo that cannot list itself is reported, not fatal
+        return f"{name} (cannot list its models: {type(err).__name__}: {err})"
+    return f"{name} ({count} models)"
 
 
 def run(args: argparse.Namespace) -> int:

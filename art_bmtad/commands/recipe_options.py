@@ -21,9 +21,14 @@ SHORTCUTS: dict[str, tuple[str, type, str, str]] = {
     "epochs": ("schedule.epochs", int, "N", "training epochs of every defence"),
     "batch_size": ("schedule.batch_size", int, "B", "training batch size"),
     "n_examples": ("evaluation.n_examples", int, "N", "evaluate on the first N test examples"),
-    "robust_teacher": ("teachers.robust.checkpoint", str, "PATH", "use this saved robust teacher (.safetensors + "
-                                                                  ".json, e.g. from `art-bmtad teachers --out`)"),
-    "clean_teacher": ("teachers.clean.checkpoint", str, "PATH", "use this saved clean teacher"),
+    "robust_teacher": ("teachers.robust.checkpoint", str, "PATH|ZOO/MODEL",
+                       "use this saved robust teacher (.safetensors + .json, e.g. from `art-bmtad teachers --out`), "
+                       "or a zoo model with its published weights, e.g. robustbench/Zhang2019Theoretically (sets "
+                       "teachers.robust.model and .pretrained instead)"),
+    "clean_teacher": ("teachers.clean.checkpoint", str, "PATH|ZOO/MODEL",
+                      "use this saved clean teacher, or a zoo model with its published weights, e.g. cifar/resnet56"),
+    "weights_dir": ("teachers.weights_dir", str, "DIR", "root folder of the zoos' weight files for pretrained "
+                                                        "teachers, in each zoo's own layout (default: each zoo's own)"),
     "cache_dir": ("teachers.cache_dir", str, "DIR", f"teacher cache (default: ${CACHE_ENV}/teachers, else "
                                                     "~/.cache/art-bmtad/teachers)"),
     "seed": ("seed", int, "S", "seed of the split, the initialisations and the attacks"),
@@ -66,9 +71,26 @@ def recipe_from_args(args: argparse.Namespace, extra: dict[str, Any] | None = No
         The recipe.
     """
     overrides = {key: getattr(args, dest) for dest, (key, *_) in SHORTCUTS.items() if getattr(args, dest) is not None}
+    for role in ("robust", "clean"):
+        _zoo_teacher_to_pretrained(overrides, role)
     overrides.update(extra or {})
     overrides.update(parse_overrides(args.overrides))
     return load_recipe(args.preset, args.config or config_file, overrides)
+
+
+def _zoo_teacher_to_pretrained(overrides: dict[str, Any], role: str) -> None:
+    """``--robust-teacher robustbench/X``: a registered zoo's model (not an existing path) means that model with its
+    published weights: ``teachers.<role>.model`` and ``.pretrained`` instead of ``.checkpoint``."""
+    from art_bmtad.registry import list_zoos
+
+    value = overrides.get(f"teachers.{role}.checkpoint")
+    if value is None:
+        return
+    if Path(value).exists() or value.partition("/")[0] not in {zoo.name for zoo in list_zoos()}:
+        overrides[f"teachers.{role}.pretrained"] = False  # a saved teacher replaces a preset's pretrained one
+        return
+    del overrides[f"teachers.{role}.checkpoint"]
+    overrides.update({f"teachers.{role}.model": value, f"teachers.{role}.pretrained": True})
 
 
 def quiet_or_progress(args: argparse.Namespace) -> bool:
