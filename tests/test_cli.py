@@ -82,7 +82,7 @@ def test_resume_continues_the_run_and_a_new_run_may_not_overwrite_it(trained_run
     assert '"epoch": 2' in (trained_run / "history.json").read_text()
     capsys.readouterr()
     assert cli.main(["--quiet", "train", "--preset", "smoke", "--out", str(trained_run)]) == 2
-    assert "already holds a training run" in capsys.readouterr().err
+    assert "already holds a run's outputs" in capsys.readouterr().err
 
 
 def test_resume_of_a_folder_without_a_run_is_an_error(tmp_path, capsys) -> None:

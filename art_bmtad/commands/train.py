@@ -61,8 +61,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 def run(args: argparse.Namespace) -> int:
     """Train the student and save it, its history and the resolved recipe in the run folder.
 
-    Everything is checked before any expensive work, in this order: the recipe, the run folder (locked for the
-    whole run), the resumed run's recipe, the student's construction, the data and the batching, the resumed
+    Everything is checked before any expensive work, in this order: the recipe, the resumed run's recipe, the run
+    folder (locked for the whole run), the student's construction, the data and the batching, the resumed
     run's data, each teacher against the data. Only then does the run begin (an earlier run replaced with
     ``--overwrite``, the recipe written).
 
@@ -89,13 +89,13 @@ def run(args: argparse.Namespace) -> int:
     progress = quiet_or_progress(args)
     resume = args.resume is not None
     run_dir = args.resume or args.out
+    folder = RunFolder(run_dir, command="art-bmtad train", option="--resume" if resume else "--out",
+                       overwrite=args.overwrite, resume=resume, resume_option="--resume")
     recipe = _recipe(args, run_dir)
+    record = _check_same_recipe(recipe, run_dir) if resume else None
     with distributed.process_group_from_env() as context:
         main = distributed.is_main_process()
-        folder = RunFolder(run_dir, command="art-bmtad train", option="--resume" if resume else "--out",
-                           overwrite=args.overwrite, resume=resume, resume_option="--resume")
         with folder if main else contextlib.nullcontext():
-            record = _check_same_recipe(recipe, run_dir) if resume else None
             device = context.device if context is not None else resolve_device(recipe.device)
             apply_runtime(recipe)
             check_student_builds(recipe)

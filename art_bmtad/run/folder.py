@@ -125,6 +125,8 @@ class RunFolder:
             raise RunFolderError(f"{self.option} {path}: no {self.marker} there; is it the run folder of an "
                                  "earlier run?")
         check_creatable_folder(path, option=self.option)
+        if path.is_dir():
+            self._check_contents()  # before the lock file exists: a refused folder is left exactly as it was
         self._created = not path.exists()
         try:
             path.mkdir(parents=True, exist_ok=True)
@@ -133,7 +135,7 @@ class RunFolder:
             self._remove_if_created()
             raise describe_os_error(err, path / LOCK_FILE) from err
         try:
-            self._check_contents()
+            self._check_contents()  # again, under the lock
         except BaseException:
             self.close()
             raise
