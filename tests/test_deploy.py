@@ -103,6 +103,14 @@ def student_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return run
 
 
+@pytest.fixture(scope="module")
+def torchscript_export(student_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The student exported once as TorchScript, for the tests that only read an export."""
+    out = tmp_path_factory.mktemp("export") / "s.pt"
+    export_student(student_run, "torchscript", out, n_verify=16)
+    return out
+
+
 def _digits_test(n: int) -> np.ndarray:
     from art_bmtad.benchmark.components import load_data
 
@@ -137,9 +145,9 @@ def test_export_round_trip_reproduces_the_student(student_run, tmp_path, export_
 
 
 def test_export_writes_into_the_run_folder_by_default(student_run) -> None:
-    result = export_student(student_run, "torchscript", n_verify=16, overwrite=True)
-    assert result.path == student_run / "student.torchscript.pt"
-    assert result.sidecar == student_run / "student.torchscript.pt.json"
+    result = export_student(student_run, "safetensors", n_verify=16, overwrite=True)
+    assert result.path == student_run / "student.folded.safetensors"
+    assert result.sidecar == student_run / "student.folded.safetensors.json"
 
 
 def test_a_mismatching_export_fails_and_leaves_the_earlier_file(student_run, tmp_path, monkeypatch) -> None:
@@ -226,12 +234,10 @@ def test_cost_cli_names_an_unknown_model(capsys) -> None:
     assert "neither a run folder or saved student nor a registered model" in capsys.readouterr().err
 
 
-def test_eval_of_an_exported_file_is_the_serving_check(student_run, tmp_path, capsys) -> None:
-    out = tmp_path / "s.pt"
-    export_student(student_run, "torchscript", out, n_verify=16)
+def test_eval_of_an_exported_file_is_the_serving_check(torchscript_export, tmp_path, capsys) -> None:
     report_file = tmp_path / "serving.json"
-    code = cli.main(["eval", "--model", str(out), "--n-examples", "20", "--attacks", "fgsm,autoattack",
-                     "--out", str(report_file)])
+    code = cli.main(["eval", "--model", str(torchscript_export), "--n-examples", "20", "--threads", "1",
+                     "--attacks", "fgsm,autoattack", "--out", str(report_file)])
     assert code == 0
     report = json.loads(report_file.read_text())
     assert [r["name"] for r in report["results"]] == ["clean", "fgsm"]
@@ -241,9 +247,57 @@ def test_eval_of_an_exported_file_is_the_serving_check(student_run, tmp_path, ca
     assert "Gradient attacks need the PyTorch model" in text and "Not run on the export: autoattack" in text
 
 
-def test_a_changed_export_is_refused(student_run, tmp_path) -> None:
+def test_a_changed_export_is_refused(torchscript_export, tmp_path) -> None:
     out = tmp_path / "s.pt"
-    export_student(student_run, "torchscript", out, n_verify=16)
-    out.write_bytes(out.read_bytes() + b"\0")
+    out.write_bytes(torchscript_export.read_bytes() + b"\0")
+    sidecar_path(out).write_bytes(sidecar_path(torchscript_export).read_bytes())
     with pytest.raises(ValueError, match="changed since it was exported"):
         open_export(out)
+
+
+# --------------------------------------------------------------------------------------------- benchmark columns
+def _cost(batch_size: int, median: float, q1: float, q3: float, b1: float = 2.0) -> dict:
+    timing = {"repeats": 10, "min_ms": 0.0, "max_ms": 99.0, "images_per_second": 0.0, "peak_activation_mib": 0.0}
+    return {"params": 373370, "flops_per_image": 1_064_832, "device": "cpu", "threads": 1, "timings": [
+        {**timing, "batch_size": 1, "median_ms": b1, "q1_ms": b1 - 0.5, "q3_ms": b1 + 0.5},
+        {**timing, "batch_size": batch_size, "median_ms": median, "q1_ms": q1, "q3_ms": q3}]}
+
+
+def _teachers(source: str = "trained") -> list[dict]:
+    return [{"role": "robust", "source": source, "prepare_seconds": 100.0, "accuracy": {"clean": 0.9, "pgd20": 0.6},
+             "inference": _cost(10, 40.0, 38.0, 42.0, b1=8.0)},
+            {"role": "clean", "source": "trained", "prepare_seconds": 50.0, "accuracy": {"clean": 0.95},
+             "inference": _cost(10, 30.0, 29.0, 31.0)}]
+
+
+def test_derived_columns_from_hand_made_figures() -> None:
+    from art_bmtad.deploy.benchmark import cost_cells, deployment_figures, teacher_figures
+
+    student = {"name": "bmtard", "accuracy": {"clean": 0.9, "autoattack": 0.5, "worst_case": 0.45},
+               "inference": _cost(10, 10.0, 9.0, 12.0)}
+    figures = deployment_figures(student, _teachers(), ["robust", "clean"])
+    assert figures["robust_accuracy_per_ms"] == pytest.approx(50 / 2.0)  # 50 % AutoAttack in 2 ms
+    assert figures["teacher_seconds"] == 150.0  # both teachers, trained in this run
+    assert figures["saving_ms_per_image"] == pytest.approx((40.0 - 10.0) / 10)  # 3 ms per image at batch 10
+    assert figures["payback_images"] == pytest.approx(150.0 / 0.003)  # 50,000 images
+    assert deployment_figures(student, _teachers(), ["robust"])["payback_images"] == pytest.approx(100.0 / 0.003)
+    assert deployment_figures(student, _teachers("cache"), ["robust", "clean"])["payback_images"] is None
+    assert deployment_figures(student, _teachers(), [])["payback_images"] is None  # ART's trainers: no teachers
+    slow = {**student, "inference": _cost(10, 37.0, 36.0, 39.0)}  # its q3 is above the teacher's q1: no clear saving
+    assert deployment_figures(slow, _teachers(), ["robust"])["payback_images"] is None
+    assert teacher_figures(_teachers()[0])["robust_accuracy_per_ms"] == pytest.approx(60 / 8.0)
+    assert teacher_figures(_teachers()[1])["robust_accuracy_per_ms"] is None
+    student["deployment"] = figures
+    assert cost_cells(student) == ["373k", "1.06", "2.00", "10.00", "25.0", "50k"]
+    assert cost_cells({"name": "old run"}) == ["–"] * 6
+
+
+def test_accuracy_latency_plot_is_written(tmp_path) -> None:
+    from art_bmtad.deploy.benchmark import plot_accuracy_latency
+
+    results = {"evaluation": {"labels": {"clean": "Clean", "autoattack": "AutoAttack"}}, "teachers": _teachers(),
+               "defences": [{"name": "bmtard", "accuracy": {"autoattack": 0.5}, "inference": _cost(10, 10, 9, 12)}]}
+    path = plot_accuracy_latency(results, tmp_path / "latency.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert plot_accuracy_latency({**results, "teachers": [], "defences": [{"name": "x"}]}, tmp_path / "no.png") is None
+    assert not (tmp_path / "no.png").exists()

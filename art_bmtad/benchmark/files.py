@@ -9,6 +9,7 @@ from typing import Any
 
 from art_bmtad.benchmark.render import render_markdown
 from art_bmtad.benchmark.results import RESULTS_FILE, inside_run_folder, read_results
+from art_bmtad.deploy.benchmark import LATENCY_FILE, plot_accuracy_latency
 from art_bmtad.json_documents import read_json_object
 from art_bmtad.run.files import write_atomic
 
@@ -30,6 +31,7 @@ def render_run(run_dir: str | Path, results: dict[str, Any] | None = None) -> st
     markdown = render_markdown(results)
     write_atomic(run_dir / MARKDOWN_FILE, markdown)
     plot_tradeoff(results, run_dir / TRADEOFF_FILE)
+    plot_accuracy_latency(results, run_dir / LATENCY_FILE)
     balance = next((d for d in results["defences"] if d["name"] == HIGHLIGHT), None)
     if balance is not None:
         history_path = inside_run_folder(run_dir, balance["history"], f"{run_dir / RESULTS_FILE}: history")

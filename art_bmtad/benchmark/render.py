@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from art_bmtad.deploy.benchmark import cost_cells, cost_footnote, cost_headers
 from art_bmtad.evaluation.settings import format_eps
 
 DASH = "–"
@@ -50,7 +51,8 @@ def _setting(results: dict[str, Any]) -> str:
 
 
 def _table(results: dict[str, Any], columns: list[tuple[str, str]]) -> str:
-    header = ["Model", *(label for _, label in columns), "Epoch", "Train s", "s/epoch", "Peak MiB", "Notes"]
+    header = ["Model", *(label for _, label in columns), "Epoch", "Train s", "s/epoch", "Peak MiB",
+              *cost_headers(results), "Notes"]
     lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 2) + "---|"]
     lines += [_teacher_row(teacher, columns) for teacher in results["teachers"]]
     lines += [_defence_row(defence, columns) for defence in results["defences"]]
@@ -61,7 +63,7 @@ def _teacher_row(teacher: dict[str, Any], columns: list[tuple[str, str]]) -> str
     accuracy = {key: value for key, value in teacher["accuracy"].items() if key != "worst_case"}
     cells = [f"teacher: {teacher['role']} (`{teacher['model']}`, {teacher['kind']})",
              *(_percent(accuracy.get(key)) for key, _ in columns),
-             DASH, f"{teacher['prepare_seconds']:.1f}", DASH, DASH,
+             DASH, f"{teacher['prepare_seconds']:.1f}", DASH, DASH, *cost_cells(teacher),
              f"{teacher['source']}; entropy {teacher['mean_entropy']:.3f} nats"]
     return "| " + " | ".join(cells) + " |"
 
@@ -70,7 +72,7 @@ def _defence_row(defence: dict[str, Any], columns: list[tuple[str, str]]) -> str
     memory = defence["peak_memory_mib"]
     cells = [f"**{defence['name']}**", *(_percent(defence["accuracy"].get(key)) for key, _ in columns),
              str(defence["selected_epoch"]), f"{defence['train_seconds']:.1f}", f"{defence['seconds_per_epoch']:.2f}",
-             DASH if memory is None else f"{memory:.0f}", _defence_notes(defence)]
+             DASH if memory is None else f"{memory:.0f}", *cost_cells(defence), _defence_notes(defence)]
     return "| " + " | ".join(cells) + " |"
 
 
@@ -110,8 +112,9 @@ def _footnotes(results: dict[str, Any]) -> str:
         "Train s and s/epoch: training only, device synchronised, per-epoch validation excluded. Peak MiB: "
         + ", ".join(memory_kinds) + ".",
         *(note for defence in results["defences"] for note in defence["notes"]),
+        cost_footnote(results),
     ]
-    return "\n".join(f"- {note}" for note in notes)
+    return "\n".join(f"- {note}" for note in notes if note)
 
 
 def _percent(value: float | None) -> str:

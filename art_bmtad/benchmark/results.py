@@ -6,12 +6,15 @@ Layout (``format`` ``art-bmtad-bench/1``)::
      "environment": {"versions": {torch, art, timm, art_bmtad, numpy, python}, "device": {...}, "load_average",
                      "processes": the torchrun world size (1 without torchrun)},
      "evaluation": {threat model, n_examples, autoattack, settings, non_standard budgets, attack labels},
-     "teachers": [{role, model, kind, source, path, prepare_seconds, accuracy: {clean[, pgd20]}, mean_entropy}],
+     "teachers": [{role, model, kind, source, path, prepare_seconds, accuracy: {clean[, pgd20]}, mean_entropy,
+                   inference, deployment}],
      "defences": [{name, accuracy: {clean, fgsm, pgd20, cw, autoattack, worst_case}, sanity_passed,
                    failed_checks, train_seconds, seconds_per_epoch, wall_seconds, epochs, selected_epoch,
                    selection, peak_memory_mib, memory_kind, evaluation_seconds, history, checkpoint, notes,
                    processes: 1, or the world size for a defence trained with DistributedDataParallel,
-                   report: <full RobustnessReport.to_dict()>}]}
+                   report: <full RobustnessReport.to_dict()>,
+                   inference: <art_bmtad.deploy.cost.CostReport.to_dict()>,
+                   deployment: <art_bmtad.deploy.benchmark.deployment_figures()>}]}
 
 Accuracies are fractions in [0, 1]; times are seconds; paths are relative to the run folder.
 """

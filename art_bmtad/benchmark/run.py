@@ -27,6 +27,8 @@ from art_bmtad.benchmark.training import DISTILLATION_TEACHERS, TrainedDefence, 
 from art_bmtad.checkpoints import save_classifier
 from art_bmtad.config import RECIPE_FILE, Recipe, write_recipe
 from art_bmtad.datasets import Dataset
+from art_bmtad.deploy.benchmark import deployment_figures, teacher_figures
+from art_bmtad.deploy.cost import benchmark_cost
 from art_bmtad.device import resolve_device
 from art_bmtad.run import RunFolder
 from art_bmtad.validation import check_student_builds, check_training_data
@@ -102,6 +104,7 @@ def _run(recipe: Recipe, folder: RunFolder, *, progress: bool, device: str | tor
     for name in tqdm(recipe.defences, desc="defences", disable=not progress):
         trained = trained_together.pop(name, None) or _train(name, recipe, data, teachers, device, progress)
         entry, report = _evaluate_defence(trained, data, recipe, run_dir)
+        entry["deployment"] = deployment_figures(entry, results["teachers"], teachers_needed([name]))
         results["defences"].append(entry)
         results.setdefault("evaluation", evaluation_summary(report))
         results["wall_seconds"] = time.perf_counter() - started
@@ -137,7 +140,10 @@ def _evaluate_defence(trained: TrainedDefence, data: Dataset, recipe: Recipe, ru
     seconds = time.perf_counter() - started
     logger.info("%s: clean %.3f, worst case %.3f (%.0f s)", trained.name, report.clean_accuracy,
                 report.worst_case_accuracy, seconds)
-    return defence_entry(trained.name, report, trained.summary(), relative, seconds), report
+    entry = defence_entry(trained.name, report, trained.summary(), relative, seconds)
+    entry["inference"] = benchmark_cost(trained.classifier, label=trained.name,
+                                        batch_size=recipe.evaluation.batch_size, weights_file=files["checkpoint"])
+    return entry, report
 
 
 def _teacher_rows(teachers: PreparedTeachers, data: Dataset, recipe: Recipe) -> list[dict[str, Any]]:
@@ -146,5 +152,8 @@ def _teacher_rows(teachers: PreparedTeachers, data: Dataset, recipe: Recipe) -> 
         report = components.evaluate(classifier, data, recipe, attacks=TEACHER_ATTACKS[role])
         x = data.x_test[: recipe.evaluation.n_examples]
         entropy = components.mean_entropy(classifier, x, recipe.evaluation.batch_size)
-        rows.append(teacher_entry(teachers.rows[role], report, entropy))
+        row = teacher_entry(teachers.rows[role], report, entropy)
+        row["inference"] = benchmark_cost(classifier, label=f"{role} teacher", batch_size=recipe.evaluation.batch_size)
+        row["deployment"] = teacher_figures(row)
+        rows.append(row)
     return rows

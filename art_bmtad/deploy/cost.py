@@ -35,10 +35,14 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from art_bmtad.benchmark.results import describe_device
+from art_bmtad.deploy.folded import fold_normalisation
 from art_bmtad.device import synchronize
 
 DEFAULT_REPEATS = 20
 DEFAULT_WARMUP = 5
+BENCH_REPEATS = 10
+BENCH_WARMUP = 2
+"""Timed and warm-up forwards per batch size inside a benchmark: cheap enough for the smoke preset."""
 MIB = 2**20
 CPU_MEMORY_KIND = "cpu: peak live tensors during one forward (torch.profiler allocation events)"
 CUDA_MEMORY_KIND = "cuda: torch.cuda.max_memory_allocated during one forward, minus the allocation before it"
@@ -173,6 +177,27 @@ def measure_cost(
             x = torch.rand(batch_size, *input_shape, generator=generator).to(device)
             report.timings.append(_time(model, x, repeats, warmup))
     return report
+
+
+def benchmark_cost(classifier: Any, *, label: str, batch_size: int,
+                   weights_file: str | Path | None = None) -> dict[str, Any]:
+    """The cost of a classifier as the benchmark records it: :func:`measure_cost` of its folded network on the
+    classifier's own device at batch 1 and ``batch_size``, :data:`BENCH_REPEATS` timed forwards each, the run's
+    threads.
+
+    Args:
+        classifier: an ART ``PyTorchClassifier`` (normalisation inside).
+        label: the row's name.
+        batch_size: the benchmark's batch size.
+        weights_file: the safetensors file it was saved to, if any.
+
+    Returns:
+        :meth:`CostReport.to_dict`.
+    """
+    report = measure_cost(fold_normalisation(classifier), classifier.input_shape, label=label,
+                          device=classifier.device, batch_sizes=(1, batch_size), repeats=BENCH_REPEATS,
+                          warmup=BENCH_WARMUP, weights_file=weights_file)
+    return report.to_dict()
 
 
 def count_flops(model: nn.Module, x: torch.Tensor) -> int:
