@@ -48,7 +48,7 @@ def run_benchmark(
     The folder gets ``config.yaml`` (the resolved recipe, first), one sub-folder per defence with its
     ``student.safetensors`` (+ JSON, loadable by ``art-bmtad eval --model``) and ``history.json``, then
     ``results.json`` (rewritten after every defence, so an interrupted run keeps what it finished),
-    ``results.md``, ``tradeoff.png`` and, when B-MTARD ran, ``bmtard_balance.png``.
+    ``results.md``, ``tradeoff.png``, ``accuracy_latency.png`` and, when B-MTARD ran, ``bmtard_balance.png``.
 
     Under torchrun (a process group is initialised), every rank first trains the distillation defences together
     with DistributedDataParallel; then the other ranks are done, and rank 0 alone trains the rest (ART's trainers

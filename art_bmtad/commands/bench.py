@@ -24,9 +24,9 @@ processes with DistributedDataParallel (the batch size stays the global batch); 
 single-process, then train on rank 0 alone, which also evaluates everything and writes the run folder.
 
 The run folder (--out) gets config.yaml (the resolved recipe: re-run with --config), results.json
-(config, versions, device, seed, every accuracy, training time, seconds per epoch, peak memory),
-results.md (printed at the end), tradeoff.png, bmtard_balance.png and one folder per defence with its
-student and history. `art-bmtad report RUN_DIR` re-renders the table and plots.
+(config, versions, device, seed, every accuracy, training time, seconds per epoch, peak memory, each
+model's inference cost), results.md (printed at the end), tradeoff.png, accuracy_latency.png,
+bmtard_balance.png and one folder per defence with its student and history. `art-bmtad report RUN_DIR` re-renders the table and plots.
 
 Examples:
   art-bmtad bench --preset smoke --out runs/smoke
