@@ -33,6 +33,7 @@ from art_bmtad.registry import (
     list_defences,
     list_models,
     list_plugins,
+    list_zoos,
     reset_plugin_manager,
 )
 
@@ -152,7 +153,8 @@ def plugins_by_name() -> dict:
 
 def test_builtin_plugins_register_the_contract_names() -> None:
     assert list_defences() == BUILTIN_DEFENCES
-    assert list_models() == ["timm"]
+    assert [zoo.name for zoo in list_zoos()] == ["timm"] and "timm/resnet18" in list_models()
+    assert [name for name in list_models() if "/" not in name] == []  # no single models among the built-ins
     assert "digits" in list_datasets()
     assert all(plugin.source.builtin for plugin in list_plugins())
 
@@ -177,9 +179,10 @@ def test_fbf_takes_index_labels_for_validation_too(digits: tuple[np.ndarray, np.
     trainer.fit(x, y, validation_data=(x[:16], y[:16]), nb_epochs=1, batch_size=32)  # ART's own FBF raises here
 
 
-def test_builtin_timm_model() -> None:
-    model = create_model("timm", model_name="resnet18", num_classes=10, lr=None)
-    assert model.nb_classes == 10 and model.clip_values is not None
+def test_builtin_timm_zoo() -> None:
+    model = create_model("timm/resnet18", num_classes=10, drop_rate=None)  # None is dropped
+    assert model.fc.out_features == 10
+    assert create_model("resnet18").fc.out_features == 1000  # bare names are timm's
 
 
 def test_builtin_dataset() -> None:
@@ -211,7 +214,7 @@ def test_third_party_plugin_is_discovered(example: dict, digits: tuple[np.ndarra
     plugin = plugins_by_name()["example"]
     assert (plugin.source.distribution, plugin.source.version) == (example["name"], example["version"])
     assert not plugin.source.builtin
-    assert plugin.registers == {"defences": ["example-fgsm"], "models": ["example-mlp"], "datasets": []}
+    assert plugin.registers == {"defences": ["example-fgsm"], "models": ["example-mlp"], "datasets": [], "zoos": []}
     model = create_model("example-mlp", hidden=None)  # None is dropped: the factory's default applies
     assert model[1].out_features == 32
     assert fits_one_epoch(create_defence("example-fgsm", classifier(model), **THREAT_MODEL), *digits)
@@ -241,7 +244,7 @@ def test_failing_hook_warns_and_the_rest_load(example: dict, site_dir: Path) -> 
     """
     install_module_plugin(site_dir, "art-bmtad-failing", source)
     with pytest.warns(PluginWarning, match=r"'plugin' \(art-bmtad-failing 0\.0\.1\).*no zoo today"):
-        assert list_models() == ["example-mlp", "timm"]
+        assert [name for name in list_models() if "/" not in name] == ["example-mlp"]
 
 
 def test_duplicate_name_warns_and_the_first_wins(site_dir: Path) -> None:
@@ -312,7 +315,7 @@ SIGNATURES = [f"{spec.__name__}({', '.join(inspect.signature(spec).parameters)})
 
 
 def test_hookspecs_are_typed_and_have_docstrings() -> None:
-    assert len(HOOKSPECS) == 3
+    assert len(HOOKSPECS) == 4
     for spec in HOOKSPECS:
         assert spec.__doc__
         assert all(p.annotation is not p.empty for p in inspect.signature(spec).parameters.values())
