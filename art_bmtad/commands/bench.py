@@ -26,7 +26,8 @@ single-process, then train on rank 0 alone, which also evaluates everything and 
 The run folder (--out) gets config.yaml (the resolved recipe: re-run with --config), results.json
 (config, versions, device, seed, every accuracy, training time, seconds per epoch, peak memory, each
 model's inference cost), results.md (printed at the end), tradeoff.png, accuracy_latency.png,
-bmtard_balance.png and one folder per defence with its student and history. `art-bmtad report RUN_DIR` re-renders the table and plots.
+bmtard_balance.png and one folder per defence with its student and history. `art-bmtad report RUN_DIR`
+re-renders the table and plots.
 
 Examples:
   art-bmtad bench --preset smoke --out runs/smoke
