@@ -148,8 +148,9 @@ def test_normalisation_sits_inside_the_classifier_built_by_the_front_door(hub):
 
 
 def test_input_size_builds_size_dependent_models_only_without_weights(hub):
-    vit = ZOO.create("vit_b_16", input_size=(3, 32, 32), num_classes=10)
-    assert vit.image_size == 32
+    with torch.device("meta"):  # shapes only: ViT-B/16 has 86M parameters
+        vit = ZOO.create("vit_b_16", input_size=(3, 32, 32), num_classes=10)
+    assert vit.image_size == 32 and vit.encoder.pos_embedding.shape == (1, 5, 768)  # 2x2 patches + class token
     with pytest.raises(ValueError, match=r"published weights are for 224x224 images, not input_size=\(3, 32, 32\)"):
         ZOO.create("vit_b_16", pretrained=True, input_size=(3, 32, 32))
     with pytest.raises(ValueError, match=r"3-channel images, not input_size=\(1, 8, 8\)"):
