@@ -25,7 +25,7 @@ from art_bmtad.tuning.study import STUDY_NAME
 pytestmark = pytest.mark.usefixtures("one_thread")
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {  # the smoke preset, smaller: about a second per trial
-    "data.n_train": 300, "schedule.epochs": 2, "threat.max_iter": 2,
+    "data.n_train": 200, "schedule.epochs": 2, "threat.max_iter": 1,
     "teachers.robust.epochs": 1, "teachers.clean.epochs": 1,
 }
 
@@ -37,7 +37,7 @@ def cache(tmp_path_factory) -> Path:
 
 
 def tiny_args(cache: Path) -> list[str]:
-    return ["--preset", "smoke", "--pilot", "120", *[arg for key, value in TINY.items()
+    return ["--preset", "smoke", "--pilot", "80", *[arg for key, value in TINY.items()
                                                      for arg in ("--set", f"{key}={value}")],
             "--set", f"teachers.cache_dir={cache}"]
 
@@ -87,14 +87,14 @@ def test_study_finishes_prunes_never_reads_test_data_and_its_config_trains(tmp_p
 
     monkeypatch.setattr(components, "load_data", load_data_with_tripwire)
     recipe = load_recipe("smoke", overrides={**TINY, "teachers.cache_dir": str(cache), "defences": ["bmtard"]})
-    settings = TuneSettings(recipe, n_trials=3, pilot_size=120)
+    settings = TuneSettings(recipe, n_trials=3, pilot_size=80)
     lines: list[str] = []
     study = run_study(settings, tmp_path, pruner=PruneTrial(1), log=lines.append)
 
     assert reads == []
     assert [t.state for t in study.trials] == [TrialState.COMPLETE, TrialState.PRUNED, TrialState.COMPLETE]
     assert study.trials[1].user_attrs["epoch"] == 1  # pruned after its first epoch, of 2
-    assert study.user_attrs["data"] == {"pilot": 120, "train": 270, "val": 30}
+    assert study.user_attrs["data"] == {"pilot": 80, "train": 180, "val": 20}
     assert len(lines) == 4 and lines[2].startswith("trial 1 (2/3 finished) pruned: temperature_lr=")
     for trial in study.trials:  # the score is the weighted sum of the validation accuracies
         attrs = trial.user_attrs
@@ -111,7 +111,7 @@ def test_study_finishes_prunes_never_reads_test_data_and_its_config_trains(tmp_p
     for key, value in best.user_attrs["values"].items():
         group, name = key.split(".")
         assert getattr(getattr(tuned, group), name) == pytest.approx(value)
-    assert tuned.data.n_train == 300 and tuned.defences == ["bmtard"]  # the whole pool, not the pilot
+    assert tuned.data.n_train == 200 and tuned.defences == ["bmtard"]  # the whole pool, not the pilot
 
     monkeypatch.undo()
     out = tmp_path / "tuned"
@@ -119,6 +119,7 @@ def test_study_finishes_prunes_never_reads_test_data_and_its_config_trains(tmp_p
     assert (out / "student.safetensors").is_file()
 
 
+@pytest.mark.slow  # a second Python process: about 20 s on a busy 2-core machine
 def test_resume_after_sigkill_adds_the_remaining_trials_without_repeating_finished_ones(tmp_path, cache):
     run_dir = tmp_path / "study"
     command = [sys.executable, "-m", "art_bmtad", "--quiet", "tune", *tiny_args(cache), "--pruner", "none",
@@ -142,7 +143,7 @@ def test_resume_after_sigkill_adds_the_remaining_trials_without_repeating_finish
     assert (run_dir / "config.yaml").is_file()
 
 
-def _wait_for_complete_trials(run_dir: Path, worker: subprocess.Popen, timeout: float = 60) -> list:
+def _wait_for_complete_trials(run_dir: Path, worker: subprocess.Popen, timeout: float = 300) -> list:
     """Poll the worker's study until a trial is complete; return the complete trials."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -162,7 +163,7 @@ def _wait_for_complete_trials(run_dir: Path, worker: subprocess.Popen, timeout: 
 
 def test_pareto_study_writes_its_front(tmp_path, cache):
     recipe = load_recipe("smoke", overrides={**TINY, "teachers.cache_dir": str(cache), "schedule.epochs": 1})
-    settings = TuneSettings(recipe, n_trials=2, pilot_size=120, objective=Objective("pareto", 0.5))
+    settings = TuneSettings(recipe, n_trials=2, pilot_size=80, objective=Objective("pareto", 0.5))
     study = run_study(settings, tmp_path, log=lambda line: None)
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 2
     assert all(len(t.values) == 2 for t in study.trials)  # clean and PGD accuracy, unpruned
