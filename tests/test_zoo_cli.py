@@ -20,7 +20,7 @@ HUB_FILE = "cifar10_resnet20-4118986f.pt"
 
 @pytest.fixture(scope="module")
 def synthetic_npz(tmp_path_factory) -> Path:
-    """A tiny 10-class 32x32x3 dataset in the npz layout: a class-dependent colour plus noise (learnable in one epoch)."""
+    """A tiny 10-class 32x32x3 dataset in the npz layout: a colour per class plus noise."""
     rng = np.random.default_rng(0)
     arrays = {}
     for split, n in (("train", 120), ("test", 40)):
@@ -52,7 +52,7 @@ def train_args(data: Path, run: Path, cache: Path) -> list[str]:
 @pytest.mark.slow
 def test_train_distils_from_a_cifar_zoo_teacher_in_the_hub_layout(synthetic_npz, hub, tmp_path):
     torch.manual_seed(0)
-    torch.save(architectures.build("resnet20", 10).state_dict(), hub / HUB_FILE)  # the published format: a plain state dict
+    torch.save(architectures.build("resnet20", 10).state_dict(), hub / HUB_FILE)  # published format: a plain state dict
     run = tmp_path / "run"
     assert cli.main(train_args(synthetic_npz, run, tmp_path / "cache")) == 0
     assert (run / "student.safetensors").is_file()

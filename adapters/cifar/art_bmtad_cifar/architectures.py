@@ -48,7 +48,8 @@ class CifarResNet(nn.Module):
 
     @staticmethod
     def _stage(in_planes: int, planes: int, blocks: int, stride: int) -> nn.Sequential:
-        return nn.Sequential(BasicBlock(in_planes, planes, stride), *(BasicBlock(planes, planes) for _ in range(blocks - 1)))
+        rest = (BasicBlock(planes, planes) for _ in range(blocks - 1))
+        return nn.Sequential(BasicBlock(in_planes, planes, stride), *rest)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.relu(self.bn1(self.conv1(x)))
@@ -75,8 +76,9 @@ class VGG(nn.Module):
             if item == "M":
                 layers.append(nn.MaxPool2d(2, 2))
             else:
-                layers += [nn.Conv2d(channels, int(item), 3, padding=1), nn.BatchNorm2d(int(item)), nn.ReLU(inplace=True)]
-                channels = int(item)
+                width = int(item)
+                layers += [nn.Conv2d(channels, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
+                channels = width
         self.features = nn.Sequential(*layers)
         self.classifier = nn.Sequential(
             nn.Linear(512, 512), nn.ReLU(True), nn.Dropout(),
@@ -122,8 +124,12 @@ class InvertedResidual(nn.Module):
 
 
 # (expansion t, channels c, repeats n, first stride s); strides of the stem and the second row are 1 for 32x32.
-MOBILENETV2_SETTING = ((1, 16, 1, 1), (6, 24, 2, 1), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
-MOBILENETV2_WIDTHS = {"mobilenetv2_x0_5": 0.5, "mobilenetv2_x0_75": 0.75, "mobilenetv2_x1_0": 1.0, "mobilenetv2_x1_4": 1.4}
+MOBILENETV2_SETTING = (
+    (1, 16, 1, 1), (6, 24, 2, 1), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1),
+)
+MOBILENETV2_WIDTHS = {
+    "mobilenetv2_x0_5": 0.5, "mobilenetv2_x0_75": 0.75, "mobilenetv2_x1_0": 1.0, "mobilenetv2_x1_4": 1.4,
+}
 
 
 class MobileNetV2(nn.Module):
@@ -206,7 +212,7 @@ RESNET_BLOCKS = {"resnet20": 3, "resnet32": 5, "resnet44": 7, "resnet56": 9}
 
 
 def build(arch: str, num_classes: int) -> nn.Module:
-    """A randomly initialised ``arch`` (a name from :data:`art_bmtad_cifar.catalog.ARCHITECTURES`) with ``num_classes`` outputs."""
+    """A randomly initialised ``arch`` (see :data:`art_bmtad_cifar.catalog.ARCHITECTURES`), ``num_classes`` outputs."""
     if arch in RESNET_BLOCKS:
         return CifarResNet(RESNET_BLOCKS[arch], num_classes)
     if arch in VGG_LAYOUTS:

@@ -24,7 +24,8 @@ ZOO = ModelZoo(
     model_cfg=catalog.model_cfg,
     create=create,
     find_weights=weight_files.find_weights,
-    description="CIFAR-10/100 ResNet-20..56, VGG-BN, MobileNetV2, RepVGG (chenyaofo/pytorch-cifar-models, torch hub cache)",
+    description="CIFAR-10/100 ResNet-20..56, VGG-BN, MobileNetV2, RepVGG "
+                "(chenyaofo/pytorch-cifar-models, torch hub cache)",
 )
 
 

@@ -40,7 +40,8 @@ def create_model(model: str, *, pretrained: bool = False, weights: str | Path | 
     if input_size is not None and arch in architectures.VGG_LAYOUTS and tuple(input_size[1:]) != (32, 32):
         raise ValueError(f"cifar/{model} takes 32x32 images, not input_size={tuple(input_size)}")
     if load and num_classes not in (None, published):
-        raise ValueError(f"cifar/{model}: the published weights have {published} classes, not num_classes={num_classes}; "
+        raise ValueError(f"cifar/{model}: the published weights have {published} classes, not "
+                         f"num_classes={num_classes}; "
                          "drop pretrained/weights to train a new head")
     network = architectures.build(arch, num_classes or published)
     if load:

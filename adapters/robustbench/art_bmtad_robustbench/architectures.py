@@ -20,7 +20,7 @@ from torch import nn
 
 
 class WideBasicBlock(nn.Module):
-    """Pre-activation WRN block; when the width changes, the activation feeds both the convolution and the 1x1 shortcut."""
+    """Pre-activation WRN block; when the width changes, the activation feeds the convolution and the 1x1 shortcut."""
 
     def __init__(self, in_planes: int, out_planes: int, stride: int) -> None:
         super().__init__()
@@ -45,7 +45,8 @@ class NetworkBlock(nn.Module):
     def __init__(self, blocks: int, in_planes: int, out_planes: int, stride: int) -> None:
         super().__init__()
         self.layer = nn.Sequential(*(
-            WideBasicBlock(in_planes if i == 0 else out_planes, out_planes, stride if i == 0 else 1) for i in range(blocks)
+            WideBasicBlock(in_planes if i == 0 else out_planes, out_planes, stride if i == 0 else 1)
+            for i in range(blocks)
         ))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -234,7 +235,8 @@ class PreActBlock(nn.Module):
 class PreActResNet(nn.Module):
     """Pre-activation ResNet-18 for 32x32 inputs; ``bn_before_fc`` adds a final BN-ReLU (``bn``)."""
 
-    def __init__(self, num_classes: int = 10, *, shortcut_from_activation: bool = False, bn_before_fc: bool = False) -> None:
+    def __init__(self, num_classes: int = 10, *, shortcut_from_activation: bool = False,
+                 bn_before_fc: bool = False) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(3, 64, 3, 1, 1, bias=False)
         stages, in_planes = [], 64

@@ -8,7 +8,8 @@ Each entry was read from RobustBench's ``model_zoo/cifar10.py`` and ``cifar100.p
 before the network (``mu`` / ``sigma`` buffers, ``2x - 1``, or none).
 
 Weights live where RobustBench keeps them: ``<model_dir>/<dataset>/<threat_model>/<name>.pt``, with
-``model_dir`` ``./models`` unless the environment variable ``ART_BMTAD_ROBUSTBENCH_DIR`` (or ``weights=``) says otherwise.
+``model_dir`` ``./models`` unless the environment variable ``ART_BMTAD_ROBUSTBENCH_DIR`` (or ``weights=``) says
+otherwise.
 """
 from __future__ import annotations
 
@@ -161,7 +162,8 @@ def parse_name(name: str) -> tuple[str, str, str]:
     elif len(parts) == 3:
         dataset, threat, model = parts
     else:
-        raise KeyError(f"robustbench model names are <name> (CIFAR-10, Linf) or <dataset>/<threat_model>/<name>, got {name!r}")
+        raise KeyError("robustbench model names are <name> (CIFAR-10, Linf) or <dataset>/<threat_model>/<name>, "
+                       f"got {name!r}")
     entries = MODELS.get((dataset, threat))
     if entries is None:
         raise KeyError(f"robustbench zoo carries no {dataset}/{threat} models; it has "

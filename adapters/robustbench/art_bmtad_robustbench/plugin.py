@@ -24,7 +24,8 @@ ZOO = ModelZoo(
     model_cfg=catalog.model_cfg,
     create=create,
     find_weights=weight_files.find_weights,
-    description="RobustBench CIFAR-10 (Linf, L2) and CIFAR-100 (Linf) models by their RobustBench names (<model_dir>/<dataset>/<threat_model>/<name>.pt)",
+    description="RobustBench CIFAR-10 (Linf, L2) and CIFAR-100 (Linf) models by their RobustBench names "
+                "(<model_dir>/<dataset>/<threat_model>/<name>.pt)",
 )
 
 

@@ -16,7 +16,8 @@ def weights_path(model: str, weights: str | Path | None = None) -> Path:
 
     Args:
         model: a name of the zoo.
-        weights: a ``.pt`` file, or RobustBench's ``model_dir``; ``None``: ``$ART_BMTAD_ROBUSTBENCH_DIR`` or ``./models``.
+        weights: a ``.pt`` file, or RobustBench's ``model_dir``; ``None``: ``$ART_BMTAD_ROBUSTBENCH_DIR`` or
+            ``./models``.
     """
     given = Path(weights).expanduser() if weights is not None else None
     if given is not None and not given.is_dir():

@@ -6,14 +6,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from art_bmtad.checkpoints import check_compatible, load_state_dict
+from art_bmtad.checkpoints import ROBUSTBENCH_PREFIX, check_compatible, load_state_dict
+from art_bmtad.models.zoo import ModelCfg
 from art_bmtad_robustbench import architectures, catalog, weight_files
 
 UNUSED_PREFIX = "sub_block1."
 """TRADES' WideResNet builds a ``sub_block1`` that ``forward`` never uses; RobustBench's files carry it."""
 NORMALISATION_KEYS = (("mu", "sigma"), ("mean", "std"))
 """Buffers in which some RobustBench wrappers keep the normalisation that art-bmtad applies in the classifier."""
-MODEL_PREFIX = "model."
 
 
 def build(entry: catalog.Entry, num_classes: int) -> nn.Module:
@@ -70,11 +70,12 @@ def create_model(model: str, *, pretrained: bool = False, weights: str | Path | 
     return network
 
 
-def _published_state(state: dict[str, torch.Tensor], entry: catalog.Entry, cfg, path: Path) -> dict[str, torch.Tensor]:
+def _published_state(state: dict[str, torch.Tensor], entry: catalog.Entry, cfg: ModelCfg,
+                     path: Path) -> dict[str, torch.Tensor]:
     """Drop RobustBench's ``model.`` prefix, TRADES' unused ``sub_block1`` and normalisation buffers (after
     checking that they hold the normalisation art-bmtad applies)."""
-    if all(key.startswith(MODEL_PREFIX) for key in state):
-        state = {key[len(MODEL_PREFIX):]: value for key, value in state.items()}
+    if all(key.startswith(ROBUSTBENCH_PREFIX) for key in state):
+        state = {key[len(ROBUSTBENCH_PREFIX):]: value for key, value in state.items()}
     if entry.sub_block1:
         state = {key: value for key, value in state.items() if not key.startswith(UNUSED_PREFIX)}
     for mean_key, std_key in NORMALISATION_KEYS:

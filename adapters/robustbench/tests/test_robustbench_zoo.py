@@ -106,7 +106,8 @@ def test_normalisation_is_the_one_of_robustbench_wrapper(name, mean, std):
 
 # Parameter counts (TRADES' WRN-34-10 has 46.2M, WRN-28-10 36.5M) and keys as spelled in RobustBench's files.
 PUBLISHED = {
-    "Zhang2019Theoretically": (46160474, ["block1.layer.0.convShortcut.weight", "block3.layer.4.bn2.running_var", "fc.bias"]),
+    "Zhang2019Theoretically": (46160474, ["block1.layer.0.convShortcut.weight", "block3.layer.4.bn2.running_var",
+                                          "fc.bias"]),
     "Carmon2019Unlabeled": (36479194, ["block2.layer.3.conv2.weight", "bn1.num_batches_tracked"]),
     "Rice2020Overfitting": (184531674, ["block3.layer.0.convShortcut.weight"]),
     "Gowal2020Uncovering_28_10_extra": (36479194, ["init_conv.weight", "layer.2.block.3.conv_1.weight",
@@ -164,7 +165,8 @@ def test_model_dir_from_the_environment(tmp_path, monkeypatch, tiny_trades_entry
 
 def test_a_file_with_another_normalisation_is_refused(model_dir):
     state = randomised(zoo.build(catalog.entry("Wong2020Fast"), 10)).state_dict()
-    write(model_dir / "cifar10/Linf/Wong2020Fast.pt", {**state, "mu": torch.zeros(1, 3, 1, 1), "sigma": torch.ones(1, 3, 1, 1)})
+    raw = {"mu": torch.zeros(1, 3, 1, 1), "sigma": torch.ones(1, 3, 1, 1)}
+    write(model_dir / "cifar10/Linf/Wong2020Fast.pt", {**state, **raw})
     with pytest.raises(ValueError, match=r"normalisation \[0.0, 0.0, 0.0\] / \[1.0, 1.0, 1.0\] is not the one"):
         ZOO.create("Wong2020Fast", pretrained=True)
 
@@ -172,7 +174,10 @@ def test_a_file_with_another_normalisation_is_refused(model_dir):
 @pytest.mark.parametrize("check", ["create", "find_weights"])
 def test_missing_file_names_the_exact_file_and_folder(model_dir, check):
     with pytest.raises(MissingWeightsError) as caught:
-        ZOO.create("Zhang2019Theoretically", pretrained=True) if check == "create" else ZOO.find_weights("Zhang2019Theoretically")
+        if check == "create":
+            ZOO.create("Zhang2019Theoretically", pretrained=True)
+        else:
+            ZOO.find_weights("Zhang2019Theoretically")
     message = str(caught.value)
     expected = Path("models/cifar10/Linf/Zhang2019Theoretically.pt")
     assert f"not found: {expected}." in message and f"in the folder {expected.parent} " in message
@@ -206,7 +211,8 @@ def test_normalisation_sits_inside_the_classifier_built_by_the_front_door(model_
     with the std of RobustBench's Wong2020Fast wrapper; eps budgets stay in pixel space."""
     from art_bmtad.models.classifier import create_classifier
 
-    write(model_dir / "cifar10/Linf/Wong2020Fast.pt", randomised(zoo.build(catalog.entry("Wong2020Fast"), 10)).state_dict())
+    reference = randomised(zoo.build(catalog.entry("Wong2020Fast"), 10))
+    write(model_dir / "cifar10/Linf/Wong2020Fast.pt", reference.state_dict())
     classifier = create_classifier("robustbench/Wong2020Fast", dataset="cifar10", pretrained=True, device="cpu")
     mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in catalog.CIFAR10)
     x = torch.rand(2, 3, 32, 32)

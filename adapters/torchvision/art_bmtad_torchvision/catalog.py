@@ -36,7 +36,8 @@ def resolve(name: str) -> tuple[str, "WeightsEnum"]:
     known = list_models()
     if model not in known:
         close = difflib.get_close_matches(model, known, n=5)
-        raise KeyError(f"torchvision has no classification model {model!r}" + (f"; close: {', '.join(close)}" if close else ""))
+        hint = f"; close: {', '.join(close)}" if close else ""
+        raise KeyError(f"torchvision has no classification model {model!r}{hint}")
     enum = torchvision.models.get_model_weights(model)
     if not tag:
         return model, enum.DEFAULT

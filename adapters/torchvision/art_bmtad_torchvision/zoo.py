@@ -19,7 +19,9 @@ from art_bmtad_torchvision import catalog, weight_files
 
 AUXILIARY_HEADS = {"googlenet": ("aux1", "aux2"), "inception_v3": ("AuxLogits",)}
 """Models whose published weights include auxiliary heads; dropped after loading, as torchvision does."""
-OLD_DENSENET_KEY = re.compile(r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))$")
+OLD_DENSENET_KEY = re.compile(
+    r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))$"
+)
 """DenseNet files keep the old ``denselayerN.norm.1`` names; torchvision renames them to ``norm1`` on loading."""
 SIZE_DEPENDENT = ("vit_", "maxvit_")
 """Architectures whose parameters depend on the image size (position embeddings, attention windows)."""
@@ -57,7 +59,8 @@ def create_model(model: str, *, pretrained: bool = False, weights: str | Path | 
         raise ValueError(f"torchvision/{model}: the published weights have {published} classes, not "
                          f"num_classes={num_classes}; drop pretrained/weights to train a new head")
     size = _image_size(model, enum_member, input_size, load)
-    network = torchvision.models.get_model(name, weights=None, **_builder_kwargs(name, size, num_classes or published, load))
+    options = _builder_kwargs(name, size, num_classes or published, load)
+    network = torchvision.models.get_model(name, weights=None, **options)
     if load:
         path = weight_files.download(model, weights) if download else weight_files.find_weights(model, weights)
         state = _with_batch_counters(_renamed(load_state_dict(path)), network.state_dict())

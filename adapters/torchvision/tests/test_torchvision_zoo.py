@@ -61,7 +61,8 @@ def test_names_are_torchvision_classification_models():
     assert names == torchvision.models.list_models(module=torchvision.models)
     assert {"resnet50", "vit_b_16", "convnext_tiny", "densenet121"} <= set(names)
     assert not any(name.startswith(("fcn_", "deeplab", "fasterrcnn", "raft")) for name in names)  # other tasks
-    points = {p.name: p.value for p in metadata.distribution("art-bmtad-torchvision").entry_points if p.group == "art_bmtad"}
+    points = {point.name: point.value for point in metadata.distribution("art-bmtad-torchvision").entry_points
+              if point.group == "art_bmtad"}
     assert points == {"torchvision": "art_bmtad_torchvision.plugin"}
 
 
@@ -118,7 +119,8 @@ def test_missing_file_names_the_exact_path(hub, check):
 
 def test_pickle_payload_is_refused_and_not_executed(hub, tmp_path):
     evidence = tmp_path / "executed"
-    torch.save({"fc.weight": torch.zeros(1000, 512), "payload": WritesEvidence(evidence)}, hub / "resnet18-f37072fd.pth")
+    payload = {"fc.weight": torch.zeros(1000, 512), "payload": WritesEvidence(evidence)}
+    torch.save(payload, hub / "resnet18-f37072fd.pth")
     with pytest.raises(ValueError, match="refused to load .*not unpickled"):
         ZOO.create("resnet18", pretrained=True)
     assert not evidence.exists()
