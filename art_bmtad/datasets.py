@@ -245,14 +245,7 @@ def _read_npz(path: Path) -> _Source:
 def _load_npz_arrays(path: Path) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
     """The four arrays (and ``class_names``) of an npz file, every reading failure named by file and key."""
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            if not hasattr(npz, "files"):
-                raise ValueError(f"{path} holds a single .npy array, not an .npz archive")
-            missing = [key for key in NPZ_KEYS if key not in npz.files]
-            if missing:
-                raise ValueError(f"{path} lacks the keys {missing}; expected {list(NPZ_KEYS)}, found {npz.files}")
-            wanted = [*NPZ_KEYS, *(["class_names"] if "class_names" in npz.files else [])]
-            arrays = {key: _npz_member(npz, key, path) for key in wanted}
+        npz = np.load(path, allow_pickle=False)
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as err:
         raise ValueError(f"{path} is not a readable .npz archive (truncated or damaged?): {err}") from err
     except ValueError as err:
@@ -260,6 +253,14 @@ def _load_npz_arrays(path: Path) -> tuple[dict[str, np.ndarray], np.ndarray | No
             raise
         raise ValueError(f"{path} is not an .npz archive of numeric arrays (a text file, or a pickle, which is "
                          "never loaded); write it with numpy.savez") from None
+    if not hasattr(npz, "files"):
+        raise ValueError(f"{path} holds a single .npy array, not an .npz archive")
+    with npz:
+        missing = [key for key in NPZ_KEYS if key not in npz.files]
+        if missing:
+            raise ValueError(f"{path} lacks the keys {missing}; expected {list(NPZ_KEYS)}, found {npz.files}")
+        wanted = [*NPZ_KEYS, *(["class_names"] if "class_names" in npz.files else [])]
+        arrays = {key: _npz_member(npz, key, path) for key in wanted}
     return arrays, arrays.pop("class_names", None)
 
 
