@@ -57,3 +57,28 @@ def synchronize(device: torch.device) -> None:
         import torch
 
         torch.cuda.synchronize(device)
+
+
+def physical_cores() -> int:
+    """CPU cores this process may use, counting hyper-threads of one core once, capped by a cgroup CPU quota.
+
+    The default thread count of the CLI and the examples: more threads than cores oversubscribe the machine
+    (PyTorch's own default can count the host's cores inside a container limited to fewer). Reads Linux's
+    ``/sys`` topology and cgroup files; elsewhere it is the number of usable logical CPUs.
+    """
+    import math
+    import os
+    from pathlib import Path
+
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
+    cores = set()
+    for cpu in cpus:
+        siblings = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology/thread_siblings_list")
+        cores.add(siblings.read_text().strip() if siblings.is_file() else str(cpu))
+    count = len(cores) or 1
+    quota = Path("/sys/fs/cgroup/cpu.max")
+    if quota.is_file():
+        limit, _, period = quota.read_text().partition(" ")
+        if limit != "max" and period.strip():
+            count = min(count, max(1, math.ceil(int(limit) / int(period))))
+    return count

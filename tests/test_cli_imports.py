@@ -71,6 +71,7 @@ def minimal_results() -> dict:
                       "train_seconds": 4.0, "seconds_per_epoch": 2.0, "wall_seconds": 5.0, "epochs": 2,
                       "selected_epoch": 2, "selection": "epoch 2 of 2", "peak_memory_mib": 100.0,
                       "memory_kind": "process_peak_rss", "notes": [], "processes": 1, "report": report,
+                      "history": "art-madry-pgd/history.json", "checkpoint": "art-madry-pgd/student.safetensors",
                       "options": {"eps": 0.1}, "augmentation": "none"}],
     }
 

@@ -340,7 +340,9 @@ def test_cli_eval_writes_the_json_report(tmp_path, monkeypatch, capsys):
     classifier, x, labels = ten_class_problem(n=12)
     loaded = {}
     checkpoints = types.ModuleType("art_bmtad.checkpoints")
-    checkpoints.load_classifier = lambda path, device=None: loaded.update(path=path, device=device) or classifier
+    checkpoints.load_classifier = (
+        lambda path, arch=None, device=None: loaded.update(path=path, device=device) or classifier
+    )
     datasets = types.ModuleType("art_bmtad.datasets")
     datasets.load_dataset = lambda source, **kwargs: types.SimpleNamespace(
         x_test=x, y_test=labels, x_val=x[:4], y_val=labels[:4], class_names=[str(i) for i in range(10)], nb_classes=10

@@ -18,7 +18,7 @@ from art_bmtad.evaluation import AttackSettings, RobustnessReport, evaluate_robu
 from art_bmtad.models.classifier import create_classifier
 from art_bmtad.registry import create_dataset, find_weights
 from art_bmtad.teacher_prep import TeacherConfig, prepare_teacher
-from art_bmtad.validation import check_teacher
+from art_bmtad.validation import check_fits_data
 
 logger = logging.getLogger(__name__)
 
@@ -42,9 +42,11 @@ class PreparedTeachers:
 
 
 def apply_runtime(recipe: Recipe) -> None:
-    """Set the run's CPU threads (``recipe.threads``) before any work."""
-    if recipe.threads is not None:
-        torch.set_num_threads(recipe.threads)
+    """Set the run's CPU threads before any work: ``recipe.threads``, else the physical cores this process may use
+    (more threads than cores oversubscribe the machine)."""
+    from art_bmtad.device import physical_cores
+
+    torch.set_num_threads(recipe.threads or physical_cores())
 
 
 def load_data(recipe: Recipe) -> Dataset:
@@ -56,7 +58,8 @@ def load_data(recipe: Recipe) -> Dataset:
     options = {"n_train": data.n_train, "n_test": data.n_test, "val_size": data.val_size, "seed": recipe.seed}
     if data.source.endswith(".npz"):
         return check_dataset(load_dataset(data.source, **options))
-    dataset = create_dataset(data.source, path=data.path, root=data.root, download=data.download or None, **options)
+    dataset = create_dataset(data.source, path=data.path, root=data.root or data.path, download=data.download or None,
+                             **options)
     return check_dataset(dataset, source=data.source)
 
 
@@ -158,14 +161,14 @@ def _prepare_teachers(
                    "kind": "pretrained"}
         elif teacher.checkpoint is not None:
             classifier = load_classifier(teacher.checkpoint, device=device or recipe.device)
-            check_teacher(classifier, data, f"{role} ({teacher.checkpoint})")
+            check_fits_data(classifier, data, f"teacher {role} ({teacher.checkpoint})")
             row = {"source": "checkpoint", "path": str(teacher.checkpoint), "kind": "checkpoint"}
         else:
             logger.info("%s teacher: %s (%s, %d epochs)", role, teacher.model, teacher.kind, teacher.epochs)
             result = prepare_teacher(teacher_config(recipe, teacher), data, cache_dir=recipe.teachers.cache_dir,
                                      device=device or recipe.device, progress=progress)
             classifier = result.classifier
-            check_teacher(classifier, data, f"{role} ({'cached' if result.cached else 'trained'} {result.path})")
+            check_fits_data(classifier, data, f"teacher {role} ({'cached' if result.cached else 'trained'} {result.path})")
             row = {"source": "cache" if result.cached else "trained", "path": str(result.path), "kind": teacher.kind}
         name = getattr(getattr(classifier.model, "art_bmtad_spec", None), "name", None) or teacher.model
         row.update(role=role, model=name, prepare_seconds=time.perf_counter() - started)

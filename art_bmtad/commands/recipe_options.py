@@ -1,23 +1,59 @@
-"""Command-line options shared by ``train`` and ``bench``: the recipe layers and shortcuts for common keys.
+"""Command-line options shared by every sub-command, so that the same thing has the same name everywhere.
 
-Not a sub-command: :mod:`art_bmtad.cli` only loads the modules it lists.
+* :func:`add_data_options`: ``--data SOURCE``, ``--data-path PATH``, ``--n-train``, ``--n-test``, ``--val-size``,
+  ``--download``;
+* :func:`add_device_options`: ``--device``, ``--threads`` (default: the physical cores);
+* :func:`add_output_options`: ``--out``, ``--quiet``;
+* :func:`add_recipe_options` (``train``, ``bench``, ``tune``, ...): ``--preset``, ``--config``, ``--set``, the
+  data and device options above as recipe keys, and shortcuts for other common keys (``--model``, ``--epochs``...).
+
+Not a sub-command: :mod:`art_bmtad.cli` only loads the modules it lists. Light on purpose: building the parser
+imports nothing heavy.
 """
 from __future__ import annotations
 
 import argparse
 import logging
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 from art_bmtad.config import Recipe, load_recipe, parse_overrides
+from art_bmtad.dataset_catalog import SOURCES
+from art_bmtad.device import DEVICE_CHOICES
 from art_bmtad.presets import PRESETS
 from art_bmtad.teacher_config import CACHE_ENV
 
-SHORTCUTS: dict[str, tuple[str, type, str, str]] = {
+
+def count_or_fraction(text: str) -> int | float:
+    """A count (``200``), or a fraction such as ``0.1`` or ``8/255``."""
+    try:
+        return int(text) if text.isdigit() else float(Fraction(text))
+    except (ValueError, ZeroDivisionError) as err:
+        raise argparse.ArgumentTypeError(f"not a number or fraction: {text!r}") from err
+
+
+DATA_OPTIONS: dict[str, tuple[str, Any, str, str]] = {
     # option dest: (recipe key, type, metavar, help)
-    "data_path": ("data.path", str, "PATH", "the dataset's .npz file (cifar10-* presets: ../shared/data/cifar10.npz "
-                                            "next to the repository)"),
+    "data": ("data.source", str, "SOURCE", f"the dataset: {', '.join(SOURCES)}, one a plugin registers, or a path "
+                                           "ending in .npz"),
+    "data_path": ("data.path", str, "PATH", "where the dataset lives: the .npz file (npz), the folder of "
+                                            "torchvision's CIFAR layout (cifar10, cifar100) or the image-folder "
+                                            "tree (imagefolder)"),
     "n_train": ("data.n_train", int, "N", "training pool size, validation included (a seeded stratified subset)"),
+    "n_test": ("data.n_test", int, "N", "test subset size (a seeded stratified subset)"),
+    "val_size": ("data.val_size", count_or_fraction, "N|F", "held out of the training pool for validation: a "
+                                                            "fraction or a count"),
+}
+"""The data options every command takes, and the recipe key each one sets in ``train``/``bench``."""
+DEVICE_OPTIONS: dict[str, tuple[str, Any, str, str]] = {
+    "device": ("device", str, "DEVICE", f"where to run: {', '.join(DEVICE_CHOICES)} (auto: cuda if available)"),
+    "threads": ("threads", int, "N", "PyTorch CPU threads (default: the physical cores this process may use)"),
+}
+"""The device options every command takes."""
+SHORTCUTS: dict[str, tuple[str, Any, str, str]] = {
+    **DATA_OPTIONS,
+    "model": ("student.model", str, "NAME", "the student architecture (a timm model name)"),
     "epochs": ("schedule.epochs", int, "N", "training epochs of every defence"),
     "batch_size": ("schedule.batch_size", int, "B", "training batch size"),
     "n_examples": ("evaluation.n_examples", int, "N", "evaluate on the first N test examples"),
@@ -32,16 +68,58 @@ SHORTCUTS: dict[str, tuple[str, type, str, str]] = {
     "cache_dir": ("teachers.cache_dir", str, "DIR", f"teacher cache (default: ${CACHE_ENV}/teachers, else "
                                                     "~/.cache/art-bmtad/teachers)"),
     "seed": ("seed", int, "S", "seed of the split, the initialisations and the attacks"),
-    "device": ("device", str, "DEVICE", "auto (cuda if available), cpu or cuda"),
-    "threads": ("threads", int, "N", "PyTorch CPU threads (torch.set_num_threads)"),
+    **DEVICE_OPTIONS,
 }
 """Options that set one recipe key each; ``--set`` reaches every other key."""
+FLAGS = {"download": "data.download"}
+"""Flag options that set a recipe key to true."""
 
 PRESET_HELP = ", ".join(PRESETS)
 
 
+def add_data_options(parser: argparse.ArgumentParser, *, recipe_keys: bool = False) -> argparse._ArgumentGroup:
+    """Add the data options (every default ``None``: the command or the recipe decides).
+
+    Args:
+        parser: the sub-command's parser.
+        recipe_keys: name the recipe key each option sets in its help (``train``, ``bench``).
+
+    Returns:
+        The "data" option group.
+    """
+    group = parser.add_argument_group("data")
+    _add(group, DATA_OPTIONS, recipe_keys)
+    group.add_argument("--download", action="store_const", const=True, default=None,
+                       help="let torchvision download CIFAR into --data-path (needs a network)"
+                            + (" [data.download]" if recipe_keys else ""))
+    return group
+
+
+def add_device_options(parser: argparse.ArgumentParser, *, recipe_keys: bool = False) -> argparse._ArgumentGroup:
+    """Add ``--device`` and ``--threads`` (defaults ``None``: auto, and the physical cores)."""
+    group = parser.add_argument_group("device")
+    _add(group, DEVICE_OPTIONS, recipe_keys)
+    return group
+
+
+def add_output_options(parser: argparse.ArgumentParser, *, out_help: str, metavar: str = "PATH",
+                       required: bool = False) -> argparse._ArgumentGroup:
+    """Add ``--out`` (what it names is the command's) and ``--quiet``."""
+    group = parser.add_argument_group("output")
+    group.add_argument("--out", type=Path, metavar=metavar, required=required, help=out_help)
+    add_quiet_option(group)
+    return group
+
+
+def add_quiet_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """``--quiet`` after the sub-command too (``art-bmtad --quiet train`` keeps working: no default is set here)."""
+    parser.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS,
+                        help="only warnings and errors, no progress bars (ART's included)")
+
+
 def add_recipe_options(parser: argparse.ArgumentParser) -> None:
-    """Add ``--preset``, ``--config``, ``--set`` and the shortcut options to a sub-command's parser."""
+    """Add ``--preset``, ``--config``, ``--set``, the data and device options and the shortcuts to a sub-command's
+    parser (each shortcut sets one recipe key, named in its help)."""
     recipe = parser.add_argument_group(
         "recipe", "layers, each overriding the one before: preset, --config file, shortcut options, --set")
     recipe.add_argument("--preset", choices=list(PRESETS), metavar="NAME",
@@ -52,10 +130,18 @@ def add_recipe_options(parser: argparse.ArgumentParser) -> None:
     recipe.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override any recipe key, value in YAML syntax, e.g. --set schedule.lr=0.05 "
                              "--set threat.eps=8/255 --set defences=[bmtard,ard] (repeatable)")
+    add_data_options(parser, recipe_keys=True)
+    add_device_options(parser, recipe_keys=True)
     shortcuts = parser.add_argument_group("shortcuts", "each sets one recipe key (shown in brackets)")
-    for dest, (key, kind, metavar, help_text) in SHORTCUTS.items():
-        shortcuts.add_argument(f"--{dest.replace('_', '-')}", dest=dest, type=kind, metavar=metavar,
-                               help=f"{help_text} [{key}]")
+    _add(shortcuts, {dest: option for dest, option in SHORTCUTS.items()
+                     if dest not in DATA_OPTIONS and dest not in DEVICE_OPTIONS}, recipe_keys=True)
+    add_quiet_option(parser)
+
+
+def _add(group: argparse._ArgumentGroup, options: dict[str, tuple[str, Any, str, str]], recipe_keys: bool) -> None:
+    for dest, (key, kind, metavar, help_text) in options.items():
+        group.add_argument(f"--{dest.replace('_', '-')}", dest=dest, type=kind, metavar=metavar,
+                           help=f"{help_text} [{key}]" if recipe_keys else help_text)
 
 
 def recipe_from_args(args: argparse.Namespace, extra: dict[str, Any] | None = None,
@@ -71,6 +157,7 @@ def recipe_from_args(args: argparse.Namespace, extra: dict[str, Any] | None = No
         The recipe.
     """
     overrides = {key: getattr(args, dest) for dest, (key, *_) in SHORTCUTS.items() if getattr(args, dest) is not None}
+    overrides.update({key: True for dest, key in FLAGS.items() if getattr(args, dest, None)})
     for role in ("robust", "clean"):
         _zoo_teacher_to_pretrained(overrides, role)
     overrides.update(extra or {})
@@ -94,9 +181,15 @@ def _zoo_teacher_to_pretrained(overrides: dict[str, Any], role: str) -> None:
 
 
 def quiet_or_progress(args: argparse.Namespace) -> bool:
-    """Progress bars unless ``--quiet``; ART's INFO logging (one line per attack) is always silenced.
+    """Progress bars unless ``--quiet`` (every tqdm bar in the process, ART's included, and only on a terminal);
+    ART's INFO logging (one line per attack) is always silenced.
 
-    ART's own trainers draw their epoch bars regardless; ``TQDM_DISABLE=1`` in the environment silences those.
+    Returns:
+        Whether to show progress.
     """
+    from art_bmtad.progress import set_progress
+
     logging.getLogger("art").setLevel(logging.WARNING)
-    return not getattr(args, "quiet", False)
+    progress = not getattr(args, "quiet", False)
+    set_progress(progress)
+    return progress

@@ -133,7 +133,7 @@ def art_default(runner: AttackRunner, points: np.ndarray) -> AttackResult:
     for sub in attack.attacks:
         if "verbose" in sub.attack_params:
             sub.set_params(verbose=False)
-    robust, seconds = runner.attack("autoattack-art-default", attack, points)
+    robust, seconds = runner.attack("autoattack-art-default", attack, points, in_batches=False)
     return AttackResult(
         "autoattack", "AutoAttack (ART default)", robust, seconds, int(points.sum()), _art_parts(attack, points)
     )

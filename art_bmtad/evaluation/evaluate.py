@@ -12,10 +12,10 @@ import torch
 from art.estimators.classification import PyTorchClassifier
 
 from art_bmtad.evaluation import autoattack as autoattack_module
-from art_bmtad.evaluation import sanity, suite
+from art_bmtad.evaluation import estimate, sanity, suite
 from art_bmtad.evaluation.report import AttackResult, RobustnessReport, per_class_accuracy
 from art_bmtad.evaluation.runner import AttackRunner
-from art_bmtad.evaluation.settings import ATTACKS, AttackSettings, ThreatModel
+from art_bmtad.evaluation.settings import ATTACKS, AUTOATTACK_BACKENDS, AttackSettings, ThreatModel
 from art_bmtad.validation import check_data
 
 logger = logging.getLogger(__name__)
@@ -37,6 +37,8 @@ def evaluate_robustness(
     sanity_checks: bool = True,
     settings: AttackSettings | None = None,
     class_names: Sequence[str] | None = None,
+    backend: str = "art",
+    progress: bool = False,
 ) -> RobustnessReport:
     """Evaluate a classifier under the protocol's attacks and return a report.
 
@@ -68,26 +70,33 @@ def evaluate_robustness(
     Raises:
         TypeError: ``classifier`` is not a ``PyTorchClassifier``.
         ValueError: no clip values, probability outputs, bad data or labels (shape, range, NaN, values outside
-            the clip values), unknown attack, norm or AutoAttack variant, bad eps, batch size, n_examples or seed.
+            the clip values), unknown attack, norm, AutoAttack variant or backend, bad eps, batch size, n_examples or
+            seed; the reference backend without ``pyautoattack`` installed.
     """
     _check_classifier(classifier)
     threat = ThreatModel.create(norm, eps, classifier.clip_values)
     keys = _check_options(attacks, autoattack, batch_size, n_examples, seed)
+    _check_backend(backend, autoattack, keys)
     settings = settings or AttackSettings()
     names = _names(class_names, classifier)
     x, labels = check_data(x, y, classifier, name="x")
     notes = _limit_note(n_examples, len(x))
     x, labels = x[:n_examples], labels[:n_examples]
-    runner = AttackRunner(classifier, x, labels, threat, batch_size=batch_size, seed=seed)
+    runner = AttackRunner(classifier, x, labels, threat, batch_size=batch_size, seed=seed, progress=progress)
     with _mode_restored(classifier.model):
         _check_logits(runner)
         results = {"clean": runner.clean()}
+        cost = _log_estimate(runner, results["clean"], keys, settings, backend, sanity_checks) if progress else None
         for key in keys:
-            results[key] = result = _run(key, runner, results["clean"].robust, autoattack, settings)
+            if key == "autoattack" and cost is not None:
+                _log_autoattack_estimate(runner, cost, results, settings, backend)
+            results[key] = result = _run(key, runner, results["clean"].robust, autoattack, settings, backend)
             logger.info("%s: %.2f%% robust (%.1f s)", result.label, 100 * result.accuracy, result.seconds)
         checks = sanity.run_checks(runner, results, settings) if sanity_checks else []
-    if "autoattack" in keys and autoattack == "standard":
+    if "autoattack" in keys and backend == "art" and autoattack == "standard":
         notes.extend(autoattack_module.standard_notes(runner, settings))
+    elif "autoattack" in keys and backend == "reference" and (budgets := settings.non_standard()):
+        notes.append("Non-standard AutoAttack budget: " + ", ".join(budgets) + ".")
     worst = _worst_case(results)
     return RobustnessReport(
         threat=threat,
@@ -95,6 +104,7 @@ def evaluate_robustness(
         seed=seed,
         batch_size=batch_size,
         autoattack=autoattack if "autoattack" in keys else None,
+        backend=backend if "autoattack" in keys else None,
         settings=settings,
         results=results,
         worst_case=worst,
@@ -116,11 +126,51 @@ def _mode_restored(model: torch.nn.Module) -> Iterator[None]:
         model.train(training)
 
 
-def _run(key: str, runner: AttackRunner, points: np.ndarray, variant: str, settings: AttackSettings) -> AttackResult:
+def _run(key: str, runner: AttackRunner, points: np.ndarray, variant: str, settings: AttackSettings,
+         backend: str) -> AttackResult:
+    if key == "autoattack" and backend == "reference":
+        from art_bmtad.evaluation.reference_autoattack import reference_autoattack
+
+        return reference_autoattack(runner, points, settings)
     if key == "autoattack":
         return autoattack_module.autoattack(runner, points, variant, settings)
     single = {"fgsm": suite.fgsm, "pgd20": suite.pgd, "cw": suite.cw}[key]
     return single(runner, points, runner.threat)
+
+
+def _log_estimate(runner: AttackRunner, clean: AttackResult, keys: list[str], settings: AttackSettings,
+                  backend: str, sanity_checks: bool) -> estimate.PassCost:
+    """Time one batch and log what the whole evaluation should take; return the timed cost."""
+    cost = estimate.PassCost.measure(runner)
+    n_correct = int(clean.robust.sum())
+    seconds = estimate.evaluation_seconds(cost, keys, settings, backend, n_correct, runner.classifier.nb_classes,
+                                          sanity_checks)
+    logger.info("estimated time: at most about %s for %s on %d correct examples (one batch timed: %.2f ms per "
+                "example and gradient pass)", estimate.format_seconds(seconds), ", ".join(keys) or "nothing",
+                n_correct, 1000 * cost.gradient)
+    return cost
+
+
+def _log_autoattack_estimate(runner: AttackRunner, cost: estimate.PassCost, results: dict[str, AttackResult],
+                             settings: AttackSettings, backend: str) -> None:
+    """Before AutoAttack: its estimate, taking the examples PGD-20 left robust (if it ran) as the ones its later
+    parts attack."""
+    n_correct = int(results["clean"].robust.sum())
+    n_robust = int(results["pgd20"].robust.sum()) if "pgd20" in results else n_correct
+    seconds = estimate.autoattack_seconds(cost, settings, backend, n_correct, n_robust, runner.classifier.nb_classes)
+    logger.info("AutoAttack (%s backend, %s budget): about %s (%d examples, %d of them robust to PGD-20)", backend,
+                settings.budget_label(), estimate.format_seconds(seconds), n_correct, n_robust)
+
+
+def _check_backend(backend: str, variant: str, keys: list[str]) -> None:
+    if backend not in AUTOATTACK_BACKENDS:
+        raise ValueError(f"backend must be one of {list(AUTOATTACK_BACKENDS)}, got {backend!r}")
+    if backend == "reference" and "autoattack" in keys:
+        if variant != "standard":
+            raise ValueError(f"the reference backend runs the standard AutoAttack, not {variant!r}")
+        from art_bmtad.evaluation.reference_autoattack import check_available
+
+        check_available()
 
 
 def _worst_case(results: dict[str, AttackResult]) -> AttackResult:

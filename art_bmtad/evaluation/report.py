@@ -133,6 +133,8 @@ class RobustnessReport:
         seed: the seed every attack's randomness derives from.
         batch_size: the attacks' batch size.
         autoattack: ``"standard"`` or ``"art-default"`` when AutoAttack ran, else ``None``.
+        backend: who ran AutoAttack, ``"art"`` (assembled from ART's attacks) or ``"reference"`` (Croce & Hein's
+            code), else ``None``.
         settings: AutoAttack and sanity-check budgets.
         results: per attack key (``"clean"`` first), its result.
         worst_case: per example, robust under every attack run.
@@ -141,6 +143,7 @@ class RobustnessReport:
         notes: what was skipped or non-standard.
         device: the classifier's device.
         versions: versions of torch, ART and this package.
+        origins: where each setting came from (``art-bmtad eval``: command line, the run's recipe, default).
     """
 
     threat: ThreatModel
@@ -148,6 +151,7 @@ class RobustnessReport:
     seed: int
     batch_size: int
     autoattack: str | None
+    backend: str | None
     settings: AttackSettings
     results: dict[str, AttackResult]
     worst_case: AttackResult
@@ -156,6 +160,7 @@ class RobustnessReport:
     notes: list[str]
     device: str
     versions: dict[str, str]
+    origins: dict[str, str] = field(default_factory=dict)
 
     @property
     def clean_accuracy(self) -> float:
@@ -189,6 +194,8 @@ class RobustnessReport:
             "seed": self.seed,
             "batch_size": self.batch_size,
             "autoattack": self.autoattack,
+            "autoattack_backend": self.backend,
+            "autoattack_budget": self.settings.budget_label() if self.autoattack else None,
             "settings": self.settings.to_dict(),
             "device": self.device,
             "versions": self.versions,
@@ -201,6 +208,7 @@ class RobustnessReport:
             "sanity_checks": [check.to_dict() for check in self.sanity_checks],
             "sanity_passed": not self.failed_checks,
             "notes": list(self.notes),
+            "origins": dict(self.origins),
         }
 
     def to_markdown(self) -> str:
@@ -213,15 +221,25 @@ class RobustnessReport:
             _class_table(self.per_class, self.worst_class),
             _checks_table(self.sanity_checks),
             "\n".join(["## Notes", *(f"- {note}" for note in self.notes)]) if self.notes else "",
+            _origins_table(self.origins),
         ]
         return "\n\n".join(section for section in sections if section) + "\n"
 
     def _summary_line(self) -> str:
-        autoattack = f"AutoAttack: {self.autoattack}" if self.autoattack else "AutoAttack: not run"
+        autoattack = (f"AutoAttack: {self.autoattack}, {self.backend} backend, {self.settings.budget_label()} budget"
+                      if self.autoattack else "AutoAttack: not run")
         return (
             f"{self.threat.describe()} | {self.n_examples} examples | seed {self.seed} | {autoattack} | "
             f"device {self.device}"
         )
+
+
+def _origins_table(origins: dict[str, str]) -> str:
+    if not origins:
+        return ""
+    lines = ["## Where the settings came from", "", "| Setting | From |", "|---|---|"]
+    lines.extend(f"| {name} | {origin} |" for name, origin in origins.items())
+    return "\n".join(lines)
 
 
 def _banner(failed: list[SanityCheck]) -> str:

@@ -12,7 +12,7 @@ import logging
 import random
 import time
 import zlib
-from typing import Iterator
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -27,6 +27,16 @@ logger = logging.getLogger(__name__)
 
 _BALL_RTOL = 1e-4
 _BOX_ATOL = 1e-6
+
+
+@contextlib.contextmanager
+def progress_bar(key: str, total: int, enabled: bool) -> Iterator[Any]:
+    """A tqdm bar over ``total`` examples for attack ``key``, shown only when ``enabled`` and stderr is a terminal
+    (the log line after each attack is the one line a non-terminal gets)."""
+    from tqdm.auto import tqdm
+
+    with tqdm(total=total, desc=key, unit="ex", leave=False, disable=None if enabled else True) as bar:
+        yield bar
 
 
 @contextlib.contextmanager
@@ -57,6 +67,7 @@ class AttackRunner:
         threat: the threat model examples are checked against.
         batch_size: batch size for predictions and attacks.
         seed: the evaluation seed.
+        progress: a progress bar per attack (batches done, examples still robust); on a terminal only.
     """
 
     def __init__(
@@ -68,6 +79,7 @@ class AttackRunner:
         *,
         batch_size: int,
         seed: int,
+        progress: bool = False,
     ) -> None:
         self.classifier = classifier
         self.x = x
@@ -75,6 +87,7 @@ class AttackRunner:
         self.threat = threat
         self.batch_size = batch_size
         self.seed = seed
+        self.progress = progress
         self.one_hot = self._one_hot(labels)
 
     def logits(self, x: np.ndarray) -> np.ndarray:
@@ -95,6 +108,7 @@ class AttackRunner:
         *,
         targets: np.ndarray | None = None,
         threat: ThreatModel | None = None,
+        in_batches: bool = True,
     ) -> tuple[np.ndarray, float]:
         """Run ``attack`` on the examples in ``points``; return the mask of those still robust, and the seconds.
 
@@ -104,6 +118,8 @@ class AttackRunner:
             points: ``(N,)`` booleans, the examples to attack (normally the ones still robust).
             targets: ``(N,)`` target classes for a targeted attack; the true labels are used otherwise.
             threat: the budget the attack was given, if not the evaluation's (the sanity checks' larger eps).
+            in_batches: call the attack once per batch (the progress bar moves, and shows the examples still
+                robust); ``False``: one call on all examples (for attacks whose state describes the whole call).
 
         Returns:
             ``points`` with the examples broken by the attack removed, and the attack's wall time.
@@ -112,13 +128,21 @@ class AttackRunner:
         robust = points.copy()
         if index.size == 0:
             return robust, 0.0
-        y = self.one_hot[index] if targets is None else self._one_hot(targets[index])
-        with seeded(self._seed_for(key)), parameters_frozen(self.classifier.model):
-            start = time.perf_counter()
-            x_adv = attack.generate(self.x[index], y=y)
-            seconds = time.perf_counter() - start
-        wrong = self.logits(x_adv).argmax(axis=1) != self.labels[index]
-        robust[index[wrong & self._inside_threat(x_adv, self.x[index], threat or self.threat, key)]] = False
+        seconds = 0.0
+        with seeded(self._seed_for(key)), parameters_frozen(self.classifier.model), progress_bar(
+            key, len(index), self.progress
+        ) as bar:
+            step = self.batch_size if in_batches else len(index)
+            for start in range(0, len(index), step):
+                chunk = index[start : start + step]
+                y = self.one_hot[chunk] if targets is None else self._one_hot(targets[chunk])
+                started = time.perf_counter()
+                x_adv = attack.generate(self.x[chunk], y=y)
+                seconds += time.perf_counter() - started
+                wrong = self.logits(x_adv).argmax(axis=1) != self.labels[chunk]
+                robust[chunk[wrong & self._inside_threat(x_adv, self.x[chunk], threat or self.threat, key)]] = False
+                bar.update(len(chunk))
+                bar.set_postfix_str(f"robust {int(robust[index].sum())}/{len(index)}", refresh=False)
         return robust, seconds
 
     def _one_hot(self, labels: np.ndarray) -> np.ndarray:

@@ -15,6 +15,9 @@ ATTACKS = ("clean", "fgsm", "pgd20", "cw", "autoattack")
 """Attack keys, in the order of the protocol's table. ``"clean"`` is always evaluated."""
 AUTOATTACK_VARIANTS = ("standard", "art-default")
 """AutoAttack as assembled from ART's attacks (:mod:`~.autoattack`); see :data:`AUTOATTACK_BACKENDS`."""
+AUTOATTACK_BACKENDS = ("art", "reference")
+"""Who runs AutoAttack: ``art``, the suite assembled from ART's attacks (:mod:`~.autoattack`), or ``reference``,
+Croce & Hein's own code as RobustBench runs it (the ``pyautoattack`` package, :mod:`~.reference_autoattack`)."""
 
 NORMS = ("inf", "2")
 DEFAULT_EPS = {"inf": 8 / 255, "2": 0.5}
@@ -143,3 +146,42 @@ class AttackSettings:
     def to_dict(self) -> dict[str, int | float]:
         """The settings as a plain dict."""
         return dataclasses.asdict(self)
+
+    def autoattack_budget(self) -> tuple[int, int, int]:
+        """``(apgd_steps, n_target_classes, square_queries)``, what AutoAttack's cost and strength depend on."""
+        return self.apgd_steps, self.n_target_classes, self.square_queries
+
+    def budget_label(self) -> str:
+        """``standard``, ``fast``, or the budget spelt out (``APGD 20 steps, 3 targets, Square 500 queries``)."""
+        for name, settings in BUDGETS.items():
+            if settings.autoattack_budget() == self.autoattack_budget():
+                return name
+        return f"APGD {self.apgd_steps} steps, {self.n_target_classes} targets, Square {self.square_queries} queries"
+
+
+BUDGETS = {
+    "standard": AttackSettings(),
+    "fast": AttackSettings(apgd_steps=20, n_target_classes=3, square_queries=500),
+}
+"""Named AutoAttack budgets: the standard protocol, and a fast one for quick looks (never report it as standard)."""
+SQUARE_QUERIES_PER_APGD_STEP = 50
+"""A budget given as N APGD steps gives Square 50 N queries (the standard's 5,000 for 100 steps)."""
+
+
+def parse_budget(text: str, base: AttackSettings | None = None) -> AttackSettings:
+    """The AutoAttack budget ``standard``, ``fast`` or ``N`` (APGD steps; Square gets 50 N queries, APGD-T the
+    standard 9 targets), on top of ``base``'s sanity-check settings.
+
+    Raises:
+        ValueError: anything else, or N < 1.
+    """
+    base = base or AttackSettings()
+    text = str(text).strip().lower()
+    if text in BUDGETS:
+        steps, targets, queries = BUDGETS[text].autoattack_budget()
+    elif text.isdigit() and int(text) >= 1:
+        steps, targets, queries = int(text), AttackSettings.n_target_classes, SQUARE_QUERIES_PER_APGD_STEP * int(text)
+    else:
+        raise ValueError(f"AutoAttack budget must be {', '.join(BUDGETS)} or a number of APGD steps >= 1, "
+                         f"got {text!r}")
+    return dataclasses.replace(base, apgd_steps=steps, n_target_classes=targets, square_queries=queries)

@@ -52,7 +52,7 @@ def pgd(
     key: str = "pgd20",
 ) -> AttackResult:
     """PGD on cross-entropy: uniform random start in the eps ball, ``steps`` steps of eps / 4."""
-    attack = _projected_gradient(cross_entropy_view(runner.classifier), runner, threat, steps)
+    attack = projected_gradient(cross_entropy_view(runner.classifier), runner, threat, steps)
     robust, seconds = runner.attack(key, attack, points, threat=threat)
     return AttackResult(key, f"PGD-{steps}", robust, seconds, int(points.sum()))
 
@@ -60,14 +60,15 @@ def pgd(
 def cw(runner: AttackRunner, points: np.ndarray, threat: ThreatModel, key: str = "cw") -> AttackResult:
     """CW-inf: PGD on the CW margin loss, random start, 30 steps of eps / 4 (see the module docstring)."""
     view = gradient_view(runner.classifier, loss=CWMarginLoss())
-    robust, seconds = runner.attack(key, _projected_gradient(view, runner, threat, CW_STEPS), points, threat=threat)
+    robust, seconds = runner.attack(key, projected_gradient(view, runner, threat, CW_STEPS), points, threat=threat)
     label = f"CW-{'inf' if threat.norm == 'inf' else 'L2'} ({CW_STEPS} steps)"
     return AttackResult(key, label, robust, seconds, int(points.sum()))
 
 
-def _projected_gradient(
+def projected_gradient(
     view: PyTorchClassifier, runner: AttackRunner, threat: ThreatModel, steps: int
 ) -> ProjectedGradientDescentPyTorch:
+    """ART's PyTorch PGD on ``view`` (its loss is the objective): uniform random start, ``steps`` steps of eps / 4."""
     return ProjectedGradientDescentPyTorch(
         view,
         norm=threat.art_norm,
