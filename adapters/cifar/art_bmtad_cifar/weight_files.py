@@ -42,7 +42,7 @@ def find_weights(model: str, weights: str | Path | None = None) -> Path:
     raise MissingWeightsError(
         f"cifar/{model}: weight file not found: {path}. Put {catalog.weight_file_name(dataset, arch)} (published at "
         f"{catalog.weight_url(dataset, arch)}) in the folder {path.parent} (or set TORCH_HOME, or pass weights=FILE), "
-        "or pass download=True to fetch it"
+        "or fetch it with create_model(..., download=True)"
     )
 
 

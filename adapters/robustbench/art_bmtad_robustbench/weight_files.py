@@ -34,11 +34,12 @@ def find_weights(model: str, weights: str | Path | None = None) -> Path:
     path = weights_path(model, weights)
     if path.is_file():
         return path
+    where = path.absolute()
     raise MissingWeightsError(
-        f"robustbench/{model}: weight file not found: {path}. Put RobustBench's {path.name} in the folder "
-        f"{path.parent} (RobustBench's layout <model_dir>/<dataset>/<threat_model>/<name>.pt; model_dir is "
-        f"${catalog.MODEL_DIR_ENV} or ./models, or pass weights=FILE_OR_MODEL_DIR), or pass download=True to fetch it "
-        "with the robustbench package"
+        f"robustbench/{model}: weight file not found: {where}. Put RobustBench's {path.name} in the folder "
+        f"{where.parent} (RobustBench's layout <model_dir>/<dataset>/<threat_model>/<name>.pt; model_dir is "
+        f"${catalog.MODEL_DIR_ENV} or ./models, or pass weights=FILE_OR_MODEL_DIR), or fetch it with "
+        "create_model(..., download=True) and the robustbench package"
     )
 
 

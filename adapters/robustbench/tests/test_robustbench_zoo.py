@@ -179,7 +179,7 @@ def test_missing_file_names_the_exact_file_and_folder(model_dir, check):
         else:
             ZOO.find_weights("Zhang2019Theoretically")
     message = str(caught.value)
-    expected = Path("models/cifar10/Linf/Zhang2019Theoretically.pt")
+    expected = Path("models/cifar10/Linf/Zhang2019Theoretically.pt").absolute()
     assert f"not found: {expected}." in message and f"in the folder {expected.parent} " in message
     assert "download=True" in message and catalog.MODEL_DIR_ENV in message
 

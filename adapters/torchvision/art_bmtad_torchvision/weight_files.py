@@ -45,7 +45,7 @@ def find_weights(model: str, weights: str | Path | None = None) -> Path:
     raise MissingWeightsError(
         f"torchvision/{model}: weight file not found: {path}. Put {catalog.weight_file_name(enum_member)} "
         f"({enum_member}, published at {enum_member.url}) in the folder {path.parent} (or set TORCH_HOME, or pass "
-        "weights=FILE), or pass download=True to fetch it"
+        "weights=FILE), or fetch it with create_model(..., download=True)"
     )
 
 
