@@ -3,7 +3,6 @@ writes a config.yaml that `art-bmtad train --config` accepts."""
 from __future__ import annotations
 
 import dataclasses
-import os
 import signal
 import subprocess
 import sys

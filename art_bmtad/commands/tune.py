@@ -5,10 +5,14 @@ import argparse
 import importlib.util
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from art_bmtad.commands import add_command
 from art_bmtad.commands.recipe_options import SHORTCUTS, add_recipe_options, quiet_or_progress, recipe_from_args
 from art_bmtad.config import RECIPE_FILE
+
+if TYPE_CHECKING:
+    from art_bmtad.tuning import TuneSettings
 
 DESCRIPTION = f"""\
 Search B-MTARD's balance settings with Optuna: eta_tau (balancing.temperature_lr), t_min, t_init, eta_w

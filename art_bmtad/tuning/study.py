@@ -13,7 +13,6 @@ a kill does not, so a resumed study runs it again and never repeats a finished o
 """
 from __future__ import annotations
 
-import logging
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -31,8 +30,6 @@ if TYPE_CHECKING:
     import optuna
 
     from art_bmtad.benchmark.components import PreparedTeachers
-
-logger = logging.getLogger(__name__)
 
 STUDY_FILE = "study.db"
 SETTINGS_FILE = "tune.json"
@@ -117,8 +114,9 @@ def storage_url(folder: Path) -> str:
     return f"sqlite:///{(Path(folder) / STUDY_FILE).resolve()}"
 
 
-def open_study(settings: TuneSettings, folder: Path, *, pruner: "optuna.pruners.BasePruner | None" = None,
-               ) -> "optuna.Study":
+def open_study(
+    settings: TuneSettings, folder: Path, *, pruner: "optuna.pruners.BasePruner | None" = None
+) -> "optuna.Study":
     """Create the study in ``folder``'s SQLite file, or load the one there.
 
     Args:
