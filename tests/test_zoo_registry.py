@@ -127,11 +127,17 @@ def test_models_command_prints_the_zoo_table(capsys):
     assert len(lines) == 2
 
 
-def test_plugins_command_counts_a_zoo_instead_of_listing_it(capsys):
+def test_plugins_command_names_zoos_and_counts_them_on_request(capsys):
     assert cli.main(["plugins"]) == 0
     out = capsys.readouterr().out
-    assert "tiny-zoo: tiny_zoo_plugin (registered at run time)\n  zoos: tiny (2 models)" in out
-    assert "timm: art_bmtad_timm.plugin" in out and "zoos: timm (" in out
+    assert "tiny-zoo: tiny_zoo_plugin (registered at run time)\n  zoos: tiny\n" in out
+    assert "timm: art_bmtad_timm.plugin (art-bmtad " in out and "  zoos: timm\n" in out
+    assert cli.main(["plugins", "--count"]) == 0
+    out = capsys.readouterr().out
+    assert "zoos: tiny (2 models)" in out
+    import timm
+
+    assert f"zoos: timm ({len(timm.list_models())} models)" in out
 
 
 def test_a_failing_zoo_plugin_warns_and_the_other_zoos_stay():
