@@ -152,24 +152,24 @@ def check_training_data(recipe: Recipe, data: Dataset, processes: int = 1) -> No
                           f"{recipe.schedule.select_by!r} selects the epoch on it")
 
 
-def check_teacher(classifier: PyTorchClassifier, data: Dataset, name: str) -> None:
-    """A teacher must take the data's images, have its classes and give finite outputs on a few of them.
+def check_fits_data(classifier: PyTorchClassifier, data: Dataset, what: str) -> None:
+    """A teacher or a model to evaluate must take the data's images, have its classes and give finite outputs on a
+    few of them.
 
     Args:
-        classifier: the teacher.
-        data: the training data.
-        name: the teacher in messages (its role and where it came from).
+        classifier: the classifier.
+        data: the data it will see.
+        what: the classifier in messages, e.g. ``"teacher robust (teachers/madry.safetensors)"``.
 
     Raises:
-        ValueError: naming the teacher and what does not fit.
+        ValueError: naming the classifier and what does not fit.
     """
     if tuple(classifier.input_shape) != tuple(data.input_shape):
-        raise ValueError(f"teacher {name} takes inputs of shape {tuple(classifier.input_shape)}, but the data "
+        raise ValueError(f"{what} takes inputs of shape {tuple(classifier.input_shape)}, but the data "
                          f"{data.name!r} has images of shape {tuple(data.input_shape)}")
     if classifier.nb_classes != data.nb_classes:
-        raise ValueError(f"teacher {name} has {classifier.nb_classes} classes, the data {data.name!r} has "
-                         f"{data.nb_classes}")
+        raise ValueError(f"{what} has {classifier.nb_classes} classes, the data {data.name!r} has {data.nb_classes}")
     logits = classifier.predict(data.x_train[:PROBE_EXAMPLES], batch_size=PROBE_EXAMPLES)
     if logits.shape != (min(PROBE_EXAMPLES, len(data.x_train)), data.nb_classes) or not np.isfinite(logits).all():
-        raise ValueError(f"teacher {name} gives non-finite or misshapen outputs {logits.shape} on the first training "
+        raise ValueError(f"{what} gives non-finite or misshapen outputs {logits.shape} on the first training "
                          "examples (NaN or Inf weights?); retrain it or use another checkpoint")

@@ -188,6 +188,12 @@ def test_eval_checks_its_out_before_evaluating(tmp_path, capsys) -> None:
                    "is a file, not a folder")
 
 
+def test_eval_checks_the_model_against_the_data(tmp_path, capsys) -> None:
+    model = saved_teacher(tmp_path / "cifar_model", "cifar10")
+    assert_refused(run_cli(capsys, "eval", "--model", model, "--data", "digits", "--attacks", "fgsm"),
+                   f"--model {model} takes inputs of shape (3, 32, 32)", "(1, 8, 8)")
+
+
 def test_eval_of_a_pth_without_sidecar_names_it(tmp_path, capsys) -> None:
     (tmp_path / "x.pth").write_bytes(b"weights")
     assert_refused(run_cli(capsys, "eval", "--model", tmp_path / "x.pth"), "x.pth")

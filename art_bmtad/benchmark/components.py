@@ -156,7 +156,7 @@ def _prepare_teachers(
             classifier = create_classifier(teacher.model, dataset=data, pretrained=True,
                                            weights=recipe.teachers.weights_dir, device=device or recipe.device)
             classifier.model.eval()
-            check_teacher(classifier, data, f"{role} ({teacher.model}, published weights)")
+            check_fits_data(classifier, data, f"teacher {role} ({teacher.model}, published weights)")
             row = {"source": "pretrained", "path": str(find_weights(teacher.model, recipe.teachers.weights_dir)),
                    "kind": "pretrained"}
         elif teacher.checkpoint is not None:
@@ -168,7 +168,8 @@ def _prepare_teachers(
             result = prepare_teacher(teacher_config(recipe, teacher), data, cache_dir=recipe.teachers.cache_dir,
                                      device=device or recipe.device, progress=progress)
             classifier = result.classifier
-            check_fits_data(classifier, data, f"teacher {role} ({'cached' if result.cached else 'trained'} {result.path})")
+            origin = "cached" if result.cached else "trained"
+            check_fits_data(classifier, data, f"teacher {role} ({origin} {result.path})")
             row = {"source": "cache" if result.cached else "trained", "path": str(result.path), "kind": teacher.kind}
         name = getattr(getattr(classifier.model, "art_bmtad_spec", None), "name", None) or teacher.model
         row.update(role=role, model=name, prepare_seconds=time.perf_counter() - started)

@@ -202,6 +202,7 @@ def _evaluate(args: argparse.Namespace, setting: EvalSetting, progress: bool) ->
     from art_bmtad.deploy.serving import is_export, serving_check
     from art_bmtad.device import physical_cores
     from art_bmtad.evaluation import evaluate_robustness
+    from art_bmtad.validation import check_fits_data
 
     torch.set_num_threads(args.threads or physical_cores())
     values = setting.values
@@ -212,6 +213,7 @@ def _evaluate(args: argparse.Namespace, setting: EvalSetting, progress: bool) ->
                              eps=values["eps"], norm=values["norm"], batch_size=args.batch_size, seed=values["seed"],
                              device=args.device or "auto")
     classifier = load_classifier(args.model, arch=args.arch, device=args.device or "auto")
+    check_fits_data(classifier, data, f"--model {args.model}")
     report = evaluate_robustness(
         classifier, x, y,
         attacks=args.attacks,
@@ -233,15 +235,15 @@ def _evaluate(args: argparse.Namespace, setting: EvalSetting, progress: bool) ->
 
 def _load_data(values: dict[str, Any], *, download: bool | None) -> Any:
     """The dataset, through the registry (every source a plugin adds) or directly for a path ending in .npz."""
-    from art_bmtad.datasets import load_dataset
+    from art_bmtad.datasets import check_dataset, load_dataset
     from art_bmtad.registry import create_dataset
 
     options = {"n_train": values["n_train"], "n_test": values["n_test"], "val_size": values["val_size"],
                "seed": values["seed"]}
     source, path = values["data"], values["data_path"]
     if source.endswith(".npz"):
-        return load_dataset(source, **options)
-    return create_dataset(source, path=path, root=path, download=download, **options)
+        return check_dataset(load_dataset(source, **options))
+    return check_dataset(create_dataset(source, path=path, root=path, download=download, **options), source=source)
 
 
 def _normalisation(classifier: Any) -> str:
