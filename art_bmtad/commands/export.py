@@ -34,7 +34,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("run_dir", type=Path, metavar="RUN",
                         help="a run folder (art-bmtad train --out, or a defence's folder of a benchmark) or a saved "
                              "student (.safetensors)")
-    parser.add_argument("--format", required=True, choices=FORMATS, dest="export_format")
+    parser.add_argument("--format", required=True, choices=FORMATS, dest="export_format",
+                        help="onnx (onnxruntime), torchscript (torch.jit.load) or safetensors (the folded model's "
+                             "weights; the architecture comes from the student's JSON)")
     parser.add_argument("--out", type=Path, default=None, metavar="FILE",
                         help="the file to write (default: student.onnx, student.torchscript.pt or "
                              "student.folded.safetensors in the run folder)")
