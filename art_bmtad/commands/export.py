@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 from pathlib import Path
 
 from art_bmtad.commands import add_command
@@ -67,5 +68,5 @@ def run(args: argparse.Namespace) -> int:
     result = export_student(args.run_dir, args.export_format, args.out, overwrite=args.overwrite, data=args.data,
                             data_path=args.data_path, n_verify=args.n_verify, onnx_exporter=args.onnx_exporter)
     print(f"wrote {result.path} and {result.sidecar.name}; {result.verification.describe()}")
-    print(f"serving check: art-bmtad eval --model {result.path}")
+    print(f"serving check: art-bmtad eval --model {shlex.quote(str(result.path))}")
     return 0

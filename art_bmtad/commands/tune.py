@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import shlex
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -130,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"tune: no trial completed ({elapsed:.0f} s); see {run_dir}/trials.md")
         return 0
     print(f"tune: {elapsed:.0f} s; best trial {best.number}, written as {run_dir / RECIPE_FILE}; train it on the "
-          f"whole pool with: art-bmtad train --config {run_dir / RECIPE_FILE} --out RUN_DIR")
+          f"whole pool with: art-bmtad train --config {shlex.quote(str(run_dir / RECIPE_FILE))} --out RUN_DIR")
     return 0
 
 
