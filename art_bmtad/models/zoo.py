@@ -98,4 +98,19 @@ def split_name(name: str, default_zoo: str = "timm") -> tuple[str, str]:
     return (zoo, model) if sep else (default_zoo, name)
 
 
-__all__ = ["MissingWeightsError", "ModelCfg", "ModelCreator", "ModelZoo", "split_name"]
+WEIGHT_FILE_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin", ".ckpt", ".th")
+"""Suffixes by which a ``weights=`` path names one weight file rather than a zoo's root folder."""
+
+
+def weights_file_or_folder(weights: str | Path | None) -> tuple[Path | None, Path | None]:
+    """Split a ``weights=`` argument: ``(file, None)`` when it names a weight file by its suffix (present or not),
+    ``(None, folder)`` for a zoo's root folder (present or not), ``(None, None)`` for ``None``. Lets a zoo report
+    the exact file it expected inside a folder that does not exist."""
+    if weights is None:
+        return None, None
+    path = Path(weights).expanduser()
+    return (path, None) if path.suffix in WEIGHT_FILE_SUFFIXES else (None, path)
+
+
+__all__ = ["MissingWeightsError", "ModelCfg", "ModelCreator", "ModelZoo", "WEIGHT_FILE_SUFFIXES", "split_name",
+           "weights_file_or_folder"]

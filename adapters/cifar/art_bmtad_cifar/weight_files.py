@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from art_bmtad.models.zoo import MissingWeightsError
+from art_bmtad.models.zoo import MissingWeightsError, weights_file_or_folder
 from art_bmtad_cifar import catalog
 
 
@@ -16,17 +16,18 @@ def weights_path(model: str, weights: str | Path | None = None) -> Path:
 
     Args:
         model: a name of the zoo.
-        weights: a file, or the folder holding the file under its published name; ``None``: the hub cache.
+        weights: a weight file (by its suffix: ``.pt``, ...), else the folder holding the file under its
+            published name; ``None``: the hub cache.
     """
     dataset, arch = catalog.parse_name(model)
-    given = Path(weights).expanduser() if weights is not None else None
-    if given is not None and not given.is_dir():
-        return given
-    if given is None:
+    file, folder = weights_file_or_folder(weights)
+    if file is not None:
+        return file
+    if folder is None:
         from torch.hub import get_dir
 
-        given = Path(get_dir()) / "checkpoints"
-    return given / catalog.weight_file_name(dataset, arch)
+        folder = Path(get_dir()) / "checkpoints"
+    return folder / catalog.weight_file_name(dataset, arch)
 
 
 def find_weights(model: str, weights: str | Path | None = None) -> Path:

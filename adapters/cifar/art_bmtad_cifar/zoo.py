@@ -17,8 +17,8 @@ def create_model(model: str, *, pretrained: bool = False, weights: str | Path | 
     Args:
         model: ``cifar10_resnet56``, ``cifar100_vgg16_bn``, ... (a bare ``resnet56`` means CIFAR-10).
         pretrained: load the published weights (also implied by ``weights``).
-        weights: the weight file, or the folder holding it under its published name; default
-            ``$TORCH_HOME/hub/checkpoints`` (``torch.hub.get_dir()``).
+        weights: a weight file (by its suffix, ``.pt`` ...), else the folder holding it under its published
+            name; default ``$TORCH_HOME/hub/checkpoints`` (``torch.hub.get_dir()``).
         input_size: (C, H, W) of the inputs: 3 channels; any H, W but 32x32 for the VGGs (their head
             takes the 512 features of one 1x1 map).
         num_classes: output classes; must equal the published model's when weights are loaded.

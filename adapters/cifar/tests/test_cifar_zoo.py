@@ -128,6 +128,11 @@ def test_missing_file_names_the_exact_path_and_the_download_option(hub, check):
     assert isinstance(caught.value, FileNotFoundError)
 
 
+def test_a_folder_that_does_not_exist_reports_the_file_expected_inside(tmp_path):
+    with pytest.raises(MissingWeightsError, match=r"not found: .*/absent/cifar100_resnet32-84213ce6\.pt\."):
+        ZOO.find_weights("cifar100_resnet32", tmp_path / "absent")
+
+
 def test_pickle_payload_in_the_hub_file_is_refused_and_not_executed(hub, tmp_path):
     evidence = tmp_path / "executed"
     torch.save({"conv1.weight": torch.zeros(16, 3, 3, 3), "payload": WritesEvidence(evidence)}, hub / HUB_FILE)

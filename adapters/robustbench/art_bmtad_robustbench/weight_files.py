@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from art_bmtad.models.zoo import MissingWeightsError
+from art_bmtad.models.zoo import MissingWeightsError, weights_file_or_folder
 from art_bmtad_robustbench import catalog
 
 
@@ -16,13 +16,11 @@ def weights_path(model: str, weights: str | Path | None = None) -> Path:
 
     Args:
         model: a name of the zoo.
-        weights: a ``.pt`` file, or RobustBench's ``model_dir``; ``None``: ``$ART_BMTAD_ROBUSTBENCH_DIR`` or
-            ``./models``.
+        weights: a weight file (by its suffix: ``.pt``, ...), else RobustBench's ``model_dir``; ``None``:
+            ``$ART_BMTAD_ROBUSTBENCH_DIR`` or ``./models``.
     """
-    given = Path(weights).expanduser() if weights is not None else None
-    if given is not None and not given.is_dir():
-        return given
-    return catalog.weight_path(model, given)
+    file, folder = weights_file_or_folder(weights)
+    return file if file is not None else catalog.weight_path(model, folder)
 
 
 def find_weights(model: str, weights: str | Path | None = None) -> Path:

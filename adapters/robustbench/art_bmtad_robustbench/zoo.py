@@ -38,8 +38,8 @@ def create_model(model: str, *, pretrained: bool = False, weights: str | Path | 
     Args:
         model: ``Zhang2019Theoretically`` (CIFAR-10, Linf) or ``<dataset>/<threat_model>/<name>``.
         pretrained: load the published weights (also implied by ``weights``).
-        weights: the ``.pt`` file, or RobustBench's ``model_dir`` holding ``<dataset>/<threat_model>/<name>.pt``;
-            default ``$ART_BMTAD_ROBUSTBENCH_DIR`` or ``./models``.
+        weights: a weight file (by its suffix, ``.pt`` ...), else RobustBench's ``model_dir`` holding
+            ``<dataset>/<threat_model>/<name>.pt``; default ``$ART_BMTAD_ROBUSTBENCH_DIR`` or ``./models``.
         input_size: (C, H, W) of the inputs; C must be 3, any H, W (global pooling before the head).
         num_classes: output classes; must equal the dataset's when weights are loaded.
         download: fetch a missing file through RobustBench's own download (needs the ``robustbench`` package).

@@ -184,6 +184,13 @@ def test_missing_file_names_the_exact_file_and_folder(model_dir, check):
     assert "download=True" in message and catalog.MODEL_DIR_ENV in message
 
 
+def test_a_model_dir_that_does_not_exist_reports_the_file_expected_inside(tmp_path):
+    with pytest.raises(MissingWeightsError, match="not found: .*/absent/cifar100/Linf/Gowal2020Uncovering.pt"):
+        ZOO.find_weights("cifar100/Linf/Gowal2020Uncovering", tmp_path / "absent")
+    with pytest.raises(MissingWeightsError, match=r"not found: .*/absent/Wong2020Fast\.pt\."):
+        ZOO.find_weights("Wong2020Fast", tmp_path / "absent" / "Wong2020Fast.pt")  # a file, by its suffix
+
+
 @pytest.mark.skipif(importlib.util.find_spec("robustbench") is not None, reason="robustbench is installed")
 def test_download_without_the_robustbench_package_says_what_to_do(model_dir):
     with pytest.raises(MissingWeightsError, match="robustbench package is not installed.*pip install robustbench"):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from art_bmtad.models.zoo import MissingWeightsError
+from art_bmtad.models.zoo import MissingWeightsError, weights_file_or_folder
 from art_bmtad_torchvision import catalog
 
 HASH_IN_FILE_NAME = re.compile(r"-([a-f0-9]+)\.")
@@ -19,17 +19,18 @@ def weights_path(model: str, weights: str | Path | None = None) -> Path:
 
     Args:
         model: ``resnet50`` or ``resnet50.IMAGENET1K_V1``.
-        weights: a file, or the folder holding the file under its published name; ``None``: the hub cache.
+        weights: a weight file (by its suffix: ``.pth``, ...), else the folder holding the file under its
+            published name; ``None``: the hub cache.
     """
     _, enum_member = catalog.resolve(model)
-    given = Path(weights).expanduser() if weights is not None else None
-    if given is not None and not given.is_dir():
-        return given
-    if given is None:
+    file, folder = weights_file_or_folder(weights)
+    if file is not None:
+        return file
+    if folder is None:
         from torch.hub import get_dir
 
-        given = Path(get_dir()) / "checkpoints"
-    return given / catalog.weight_file_name(enum_member)
+        folder = Path(get_dir()) / "checkpoints"
+    return folder / catalog.weight_file_name(enum_member)
 
 
 def find_weights(model: str, weights: str | Path | None = None) -> Path:

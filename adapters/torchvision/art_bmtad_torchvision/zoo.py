@@ -37,8 +37,8 @@ def create_model(model: str, *, pretrained: bool = False, weights: str | Path | 
     Args:
         model: ``resnet50`` (its ``DEFAULT`` weights) or ``resnet50.IMAGENET1K_V1``.
         pretrained: load the published weights (also implied by ``weights``).
-        weights: the weight file, or the folder holding it under its published name; default
-            ``$TORCH_HOME/hub/checkpoints`` (``torch.hub.get_dir()``).
+        weights: a weight file (by its suffix, ``.pth`` ...), else the folder holding it under its published
+            name; default ``$TORCH_HOME/hub/checkpoints`` (``torch.hub.get_dir()``).
         num_classes: output classes; must equal the weights' when they are loaded.
         input_size: (C, H, W) of the inputs: 3 channels; ViT and MaxViT are built for H x W (with weights:
             only their published size), the others pool globally.
