@@ -325,10 +325,11 @@ def _unknown_model(name: str, zoo_name: str | None) -> UnknownNameError:
         hint += (f"; no zoo {prefix!r} is installed: install its plugin (`pip install -e adapters/{prefix}` in a "
                  f"source checkout, or `pip install art-bmtad-{prefix}`)")
     zoos = ", ".join(sorted(_collect(ZOOS))) or "(none)"
-    singles = ", ".join(sorted(_collect("models"))) or "(none)"
+    singles = ", ".join(sorted(_collect("models")))
+    registered = f"; registered models: {singles}" if singles else ""
     return UnknownNameError(
-        f"unknown model {name!r}{hint}; name a zoo model as <zoo>/<model> (zoos: {zoos}; bare names are "
-        f"{DEFAULT_ZOO} models) or a registered model ({singles}); `art-bmtad models` lists them all"
+        f"unknown model {name!r}{hint}; zoos: {zoos} (name their models <zoo>/<model>; bare names are "
+        f"{DEFAULT_ZOO}'s){registered}; `art-bmtad models` lists them all"
     )
 
 

@@ -66,7 +66,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def _add_teacher_options(group: argparse._ArgumentGroup, defaults: TeacherConfig) -> None:
-    group.add_argument("--model", default=defaults.model, help="timm model name, any of timm.list_models()")
+    group.add_argument("--model", default=defaults.model,
+                       help="model to train: <zoo>/<model>, a bare timm name or a registered model (`art-bmtad "
+                            "models` lists them; default: %(default)s)")
     group.add_argument("--kind", choices=KINDS, default=defaults.kind, help="training method")
     group.add_argument(
         "--cifar-stem", action="store_true", help="3x3 stride-1 first conv and no max-pool (timm ResNets, 32x32 inputs)"
@@ -118,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
         0.
     """
     from art_bmtad.datasets import check_dataset, load_dataset
+    from art_bmtad.registry import qualified_name
     from art_bmtad.run import check_creatable_folder, check_output_file
     from art_bmtad.teacher_prep import assess_robust_teacher, prepare_teacher, resolve_cache_dir, teacher_cache_key
 
@@ -136,6 +139,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         milestones=args.milestones,
     )
+    qualified_name(config.model)  # an unknown name stops here, with the closest names
     if args.out is not None:
         for suffix in (".safetensors", ".json"):
             check_output_file(Path(args.out).with_suffix(suffix), option="--out")
