@@ -198,6 +198,37 @@ def test_download_without_the_robustbench_package_says_what_to_do(model_dir):
     assert not (model_dir / "cifar10").exists()
 
 
+def test_download_goes_through_robustbench_own_download(model_dir, monkeypatch):
+    """With the robustbench package (faked here: no network in tests), download=True asks RobustBench's
+    ``download_gdrive_new`` for the model's Google Drive id, into RobustBench's layout, then loads safely."""
+    import enum
+    import sys
+    import types
+
+    reference = randomised(zoo.build(catalog.entry("Wong2020Fast"), 10))
+    requests = []
+
+    def download_gdrive_new(gdrive_id, path):
+        requests.append((gdrive_id, Path(path)))
+        torch.save(reference.state_dict(), path)
+
+    datasets = enum.Enum("BenchmarkDataset", {"cifar_10": "cifar10", "cifar_100": "cifar100"})
+    threats = enum.Enum("ThreatModel", {"Linf": "Linf", "L2": "L2"})
+    fakes = {
+        "robustbench": types.ModuleType("robustbench"),
+        "robustbench.model_zoo": types.SimpleNamespace(
+            model_dicts={datasets.cifar_10: {threats.Linf: {"Wong2020Fast": {"gdrive_id": "ID-OF-WONG"}}}}),
+        "robustbench.model_zoo.enums": types.SimpleNamespace(BenchmarkDataset=datasets, ThreatModel=threats),
+        "robustbench.utils": types.SimpleNamespace(download_gdrive_new=download_gdrive_new),
+    }
+    for name, module in fakes.items():
+        monkeypatch.setitem(sys.modules, name, module)
+    with pytest.raises(MissingWeightsError):
+        ZOO.create("Wong2020Fast", pretrained=True)  # never without download=True
+    outputs_equal(ZOO.create("Wong2020Fast", pretrained=True, download=True), reference)
+    assert requests == [("ID-OF-WONG", model_dir / "cifar10/Linf/Wong2020Fast.pt")]
+
+
 def test_pickle_payload_is_refused_and_not_executed(model_dir, tmp_path, tiny_trades_entry):
     evidence = tmp_path / "executed"
     write(model_dir / "cifar10/Linf/TinyTrades.pt", {"conv1.weight": torch.zeros(16, 3, 3, 3)},
