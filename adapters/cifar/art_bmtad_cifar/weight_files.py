@@ -40,10 +40,12 @@ def find_weights(model: str, weights: str | Path | None = None) -> Path:
     if path.is_file():
         return path
     dataset, arch = catalog.parse_name(model)
+    where = path.absolute()
     raise MissingWeightsError(
-        f"cifar/{model}: weight file not found: {path}. Put {catalog.weight_file_name(dataset, arch)} (published at "
-        f"{catalog.weight_url(dataset, arch)}) in the folder {path.parent} (or set TORCH_HOME, or pass weights=FILE), "
-        "or fetch it with create_model(..., download=True)"
+        f"cifar/{model}: weight file not found: {where}. Put {catalog.weight_file_name(dataset, arch)} (published "
+        f"at {catalog.weight_url(dataset, arch)}) in the folder {where.parent} (or set TORCH_HOME, or give another "
+        "folder: weights= in Python, --weights-dir on the command line), or fetch it with "
+        "create_model(..., download=True)"
     )
 
 

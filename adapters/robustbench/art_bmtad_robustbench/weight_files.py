@@ -36,8 +36,8 @@ def find_weights(model: str, weights: str | Path | None = None) -> Path:
     raise MissingWeightsError(
         f"robustbench/{model}: weight file not found: {where}. Put RobustBench's {path.name} in the folder "
         f"{where.parent} (RobustBench's layout <model_dir>/<dataset>/<threat_model>/<name>.pt; model_dir is "
-        f"${catalog.MODEL_DIR_ENV} or ./models, or pass weights=FILE_OR_MODEL_DIR), or fetch it with "
-        "create_model(..., download=True) and the robustbench package"
+        f"${catalog.MODEL_DIR_ENV} or ./models, or weights= in Python, --weights-dir on the command line), or "
+        "fetch it with create_model(..., download=True) and the robustbench package"
     )
 
 

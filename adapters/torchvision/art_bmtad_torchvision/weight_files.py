@@ -43,10 +43,12 @@ def find_weights(model: str, weights: str | Path | None = None) -> Path:
     if path.is_file():
         return path
     _, enum_member = catalog.resolve(model)
+    where = path.absolute()
     raise MissingWeightsError(
-        f"torchvision/{model}: weight file not found: {path}. Put {catalog.weight_file_name(enum_member)} "
-        f"({enum_member}, published at {enum_member.url}) in the folder {path.parent} (or set TORCH_HOME, or pass "
-        "weights=FILE), or fetch it with create_model(..., download=True)"
+        f"torchvision/{model}: weight file not found: {where}. Put {catalog.weight_file_name(enum_member)} "
+        f"({enum_member}, published at {enum_member.url}) in the folder {where.parent} (or set TORCH_HOME, or give "
+        "another folder: weights= in Python, --weights-dir on the command line), or fetch it with "
+        "create_model(..., download=True)"
     )
 
 
