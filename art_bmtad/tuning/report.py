@@ -175,7 +175,7 @@ def _pilot_text(study: "optuna.Study", settings: TuneSettings) -> str:
 
 def _pruning_text(settings: TuneSettings) -> str:
     if settings.pruner == "median":
-        return "median rule (a trial below the median of earlier trials at the same epoch stops), from epoch 3"
+        return "median rule (a trial below the median of earlier trials at the same epoch stops), from epoch 2"
     if settings.pruner == "threshold":
         return f"a trial whose score after an epoch is below {settings.prune_below:g} stops"
     return "off"

@@ -53,7 +53,7 @@ class TuneSettings:
         objective: what the study maximises.
         pilot_size: training images per trial: a count, or a fraction of the training split.
         n_trials: trials to finish (complete, pruned or failed on their own account).
-        pruner: ``median`` (Optuna's median rule after the first epoch of the first 2 trials), ``threshold``
+        pruner: ``median`` (Optuna's median rule from epoch 2, once 2 trials have finished), ``threshold``
             (prune a trial whose objective after an epoch is below ``prune_below``) or ``none``; pareto studies
             are never pruned.
         prune_below: the threshold of ``pruner="threshold"``.
@@ -158,7 +158,7 @@ def _pruner(settings: TuneSettings) -> "optuna.pruners.BasePruner":
         return optuna.pruners.NopPruner()
     if settings.pruner == "threshold":
         return optuna.pruners.ThresholdPruner(lower=settings.prune_below)
-    return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=2)  # epochs 1 and 2 are never pruned
+    return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=2)  # from epoch 2 (steps are epochs)
 
 
 def finished_trials(study: "optuna.Study") -> list["optuna.trial.FrozenTrial"]:
