@@ -35,9 +35,35 @@ def table(rows: list[tuple[str, Path]]) -> str:
     return "\n".join(lines)
 
 
+def plot(rows: list[tuple[str, Path]], path: Path) -> None:
+    """Clean against AutoAttack accuracy of the finished rows, with binomial standard errors as bars."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(6.4, 4.4), dpi=90)
+    for label, report_path in rows:
+        if not report_path.is_file():
+            continue
+        report = json.loads(report_path.read_text())
+        accuracy, n = report["robust_accuracy"], report["n_examples"]
+        clean, robust = accuracy["clean"], accuracy["autoattack"]
+        axes.errorbar(100 * clean, 100 * robust, xerr=100 * math.sqrt(clean * (1 - clean) / n),
+                      yerr=100 * math.sqrt(robust * (1 - robust) / n), fmt="o", capsize=3, label=label)
+    axes.set_xlabel("clean accuracy (%)")
+    axes.set_ylabel("AutoAttack accuracy (%)")
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("rows", nargs="+", metavar="LABEL=REPORT.json")
+    parser.add_argument("--plot", type=Path, metavar="PNG", help="also plot clean against AutoAttack accuracy")
     args = parser.parse_args()
     rows = []
     for item in args.rows:
@@ -46,6 +72,8 @@ def main() -> None:
             parser.error(f"{item!r} must look like LABEL=REPORT.json")
         rows.append((label, Path(path)))
     print(table(rows))
+    if args.plot is not None:
+        plot(rows, args.plot)
 
 
 if __name__ == "__main__":
