@@ -543,7 +543,7 @@ def check_recipe_names(recipe: Recipe) -> None:
     _check_data(recipe.data)
     _check_model("student.model", recipe.student.model)
     for role in ("robust", "clean"):
-        _check_teacher(f"teachers.{role}", getattr(recipe.teachers, role), recipe.teachers.weights_dir)
+        _check_teacher(f"teachers.{role}", getattr(recipe.teachers, role))
     _check_numbers(recipe)
     _check_evaluation(recipe.evaluation)
     if recipe.schedule.select_by is not None:
@@ -594,17 +594,29 @@ def _check_model(key: str, name: str) -> None:
         raise ConfigError(f"{key}: {err}") from None
 
 
-def _check_teacher(key: str, teacher: TeacherRecipe, weights_dir: str | None) -> None:
+def check_pretrained_teachers(recipe: Recipe, roles: Sequence[str]) -> None:
+    """Check that each teacher of ``roles`` that uses published weights (``pretrained``) finds its weight file,
+    without building anything: run it before any work (``train``, ``bench``).
+
+    Raises:
+        ConfigError: a file is missing; the zoo's message names the file and the folder to put it in.
+    """
+    from art_bmtad.registry import find_weights
+
+    for role in roles:
+        teacher: TeacherRecipe = getattr(recipe.teachers, role)
+        if teacher.pretrained:
+            try:
+                find_weights(teacher.model, recipe.teachers.weights_dir)
+            except (FileNotFoundError, ValueError) as err:
+                raise ConfigError(f"teachers.{role}.model: {err}") from None
+
+
+def _check_teacher(key: str, teacher: TeacherRecipe) -> None:
     if teacher.pretrained:
         if teacher.checkpoint is not None:
             raise ConfigError(f"{key}: pretrained and checkpoint both name the teacher's weights; keep one")
         _check_model(f"{key}.model", teacher.model)
-        from art_bmtad.registry import find_weights
-
-        try:
-            find_weights(teacher.model, weights_dir)
-        except (FileNotFoundError, ValueError) as err:
-            raise ConfigError(f"{key}.model: {err}") from None
         return
     if teacher.checkpoint is not None:
         path = Path(teacher.checkpoint).with_suffix(".safetensors")

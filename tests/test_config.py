@@ -47,7 +47,7 @@ def test_toml_files_and_comma_lists(tmp_path) -> None:
         ("schedule=3", r"schedule: expected a mapping of keys, got 3"),
         ("defences=[bmtard,nope]", r"defences\[1\]: unknown value 'nope'; allowed: ard, art-awp, art-fbf, "
                                    r"art-madry-pgd, art-trades, bmtard, mtard, rslad, plain"),
-        ("student.model=resnet9000", r"student.model: unknown model 'resnet9000'; allowed: any of timm.list_models"),
+        ("student.model=resnet9000", r"student.model: unknown model 'resnet9000'; closest: timm/resnet\d+.*; zoos: "),
         ("teachers.clean.model=nope", r"teachers.clean.model: unknown model 'nope'"),
         ("teachers.robust.kind=pgd", r"teachers.robust.kind: unknown value 'pgd'; allowed: clean, madry, trades"),
         ("data.source=mnist", r"data.source: unknown value 'mnist'; allowed: cifar10, cifar100, digits"),

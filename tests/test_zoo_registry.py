@@ -14,7 +14,7 @@ from torch import nn
 
 from art_bmtad import cli, hookimpl
 from art_bmtad.checkpoints import load_classifier, save_classifier
-from art_bmtad.config import ConfigError, load_recipe
+from art_bmtad.config import ConfigError, check_pretrained_teachers, load_recipe
 from art_bmtad.discovery import DISABLE_AUTOLOAD_ENV, PluginWarning
 from art_bmtad.models.classifier import create_classifier, model_spec
 from art_bmtad.models.zoo import MissingWeightsError, ModelCfg, ModelZoo
@@ -270,10 +270,14 @@ def test_recipe_model_names_go_through_the_registry(tmp_path):
         load_recipe("smoke", None, {"student.model": "tiny/mpl"})
     recipe = load_recipe("smoke", None, {"student.model": "tiny/mlp", "teachers.clean.model": "tiny/mlp_wide"})
     assert recipe.student.model == "tiny/mlp"
+    recipe = load_recipe("smoke", None, {"teachers.robust.model": "tiny/mlp", "teachers.robust.pretrained": True,
+                                         "teachers.weights_dir": str(tmp_path)})  # loading needs no weights
+    check_pretrained_teachers(recipe, ["clean"])  # nor a run that does not use that teacher
     with pytest.raises(ConfigError, match=r"teachers.robust.model: tiny/mlp: put tiny_mlp.safetensors in the folder "
                                           f"{tmp_path}"):
-        load_recipe("smoke", None, {"teachers.robust.model": "tiny/mlp", "teachers.robust.pretrained": True,
-                                    "teachers.weights_dir": str(tmp_path)})
+        check_pretrained_teachers(recipe, ["robust", "clean"])
+    _write_tiny_weights(tmp_path)
+    check_pretrained_teachers(recipe, ["robust", "clean"])
 
 
 def test_train_with_a_zoo_teacher_stops_before_any_work_without_its_weights(tmp_path, capsys):

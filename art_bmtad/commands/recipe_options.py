@@ -18,7 +18,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from art_bmtad.config import Recipe, load_recipe, parse_overrides
+from art_bmtad.config import Recipe, check_pretrained_teachers, load_recipe, parse_overrides
 from art_bmtad.dataset_catalog import SOURCES
 from art_bmtad.device import DEVICE_CHOICES
 from art_bmtad.presets import PRESETS
@@ -162,7 +162,11 @@ def recipe_from_args(args: argparse.Namespace, extra: dict[str, Any] | None = No
         _zoo_teacher_to_pretrained(overrides, role)
     overrides.update(extra or {})
     overrides.update(parse_overrides(args.overrides))
-    return load_recipe(args.preset, args.config or config_file, overrides)
+    recipe = load_recipe(args.preset, args.config or config_file, overrides)
+    from art_bmtad.benchmark.training import teachers_needed
+
+    check_pretrained_teachers(recipe, teachers_needed(recipe.defences))  # missing weight files stop before any work
+    return recipe
 
 
 def _zoo_teacher_to_pretrained(overrides: dict[str, Any], role: str) -> None:
