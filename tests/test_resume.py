@@ -187,3 +187,22 @@ def test_rank_zero_only_helpers_are_single_process_noops():
     assert not torch.equal(order, distributed.epoch_order(10, seed=3, epoch=2))
     net = TinyConvNet()
     assert distributed.wrap_for_training(net, torch.device("cpu")) is net
+
+
+def test_checkpoints_record_the_run_they_belong_to(tmp_path):
+    """What `train --resume` compares: the recipe and data digest recorded in every checkpoint's header."""
+    from art_bmtad.training_state import differing_keys, read_run_record, recording
+
+    trainer, scheduler = make_trainer()
+    trainer.on_step_end = stop_at(3)
+    record = {"recipe": {"seed": 0, "schedule": {"epochs": 2, "milestones": [1]}}, "data": "d" * 64}
+    with recording(record), pytest.raises(Stop):
+        fit(trainer, scheduler, checkpoint_dir=tmp_path / "recorded", checkpoint_every=1)
+    assert read_run_record(tmp_path / "recorded") == record
+    unrecorded, scheduler = make_trainer()
+    unrecorded.on_step_end = stop_at(3)
+    with pytest.raises(Stop):
+        fit(unrecorded, scheduler, checkpoint_dir=tmp_path / "plain", checkpoint_every=1)
+    assert read_run_record(tmp_path / "plain") is None
+    resumed = {"recipe": {"seed": 1, "schedule": {"epochs": 3, "milestones": (1,)}, "threads": 2}, "data": "d" * 64}
+    assert differing_keys(record, resumed) == ["recipe.schedule.epochs", "recipe.seed", "recipe.threads"]

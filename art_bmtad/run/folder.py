@@ -97,7 +97,7 @@ class RunFolder:
         self.marker = marker
         self.resume_option = resume_option
         self._lock_fd: int | None = None
-        self._created = False
+        self._created: Path | None = None  # the topmost folder this run created, removed again if it never began
         self._begun = False
 
     # ------------------------------------------------------------------------------------------ lifetime
@@ -127,7 +127,7 @@ class RunFolder:
         check_creatable_folder(path, option=self.option)
         if path.is_dir():
             self._check_contents()  # before the lock file exists: a refused folder is left exactly as it was
-        self._created = not path.exists()
+        self._created = _topmost_missing(path)
         try:
             path.mkdir(parents=True, exist_ok=True)
             self._lock()
@@ -212,9 +212,22 @@ class RunFolder:
                 f"be new, empty, or an earlier run's folder; choose another {self.option}")
 
     def _remove_if_created(self) -> None:
-        if self._created and self.path.is_dir() and all(e.name == LOCK_FILE for e in self.path.iterdir()):
-            shutil.rmtree(self.path, ignore_errors=True)
-            self._created = False
+        created, self._created = self._created, None
+        if created is None or not created.is_dir():
+            return
+        chain = {self.path, *self.path.parents}
+        if all(entry in chain if entry.is_dir() else entry.name == LOCK_FILE for entry in created.rglob("*")):
+            shutil.rmtree(created, ignore_errors=True)
+
+
+def _topmost_missing(path: Path) -> Path | None:
+    """The highest folder of ``path`` (itself included) that does not exist yet; ``None`` if ``path`` exists."""
+    missing = None
+    for folder in (path, *path.parents):
+        if folder.exists():
+            return missing
+        missing = folder
+    return missing
 
 
 def _describe_holder(text: str) -> str:
