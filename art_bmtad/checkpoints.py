@@ -162,8 +162,9 @@ def load_classifier(
             a weight file without sidecar.
         arch: the registry name of the architecture of a plain weight file without a sidecar, e.g.
             ``"robustbench/Zhang2019Theoretically"``; the classifier is then built as
-            :func:`~art_bmtad.models.classifier.create_classifier` builds it (sizes and normalisation from
-            ``options``, else from the zoo's :class:`~art_bmtad.models.zoo.ModelCfg`).
+            :func:`~art_bmtad.models.classifier.create_classifier` builds it: sizes from ``options`` (e.g.
+            ``dataset=``), else from the zoo's :class:`~art_bmtad.models.zoo.ModelCfg`; normalisation from
+            ``options``, else the zoo's (as for its published weights), else the dataset's.
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
         **options: with ``arch`` only: options of ``create_classifier`` (``dataset``, ``num_classes``,
             ``mean``, ``std``, model options).
@@ -179,7 +180,8 @@ def load_classifier(
     """
     weights_path = _weights_path(Path(path))
     if arch is not None:
-        classifier = create_classifier(arch, **{"dataset": None, "device": device, **options})
+        defaults = {"dataset": None, "zoo_normalisation": True, "device": device}  # weights as the zoo publishes them
+        classifier = create_classifier(arch, **{**defaults, **options})
     else:
         if options:
             raise ValueError(f"options {sorted(options)} apply to a plain weight file with arch=; a sidecar has them")

@@ -286,3 +286,23 @@ def test_train_with_a_zoo_teacher_stops_before_any_work_without_its_weights(tmp_
     assert status == 2
     assert f"put tiny_mlp.safetensors in the folder {tmp_path / 'w'}" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+def test_eval_finds_a_pth_file_and_builds_it_from_arch(tmp_path, capsys):
+    module = _tiny_mlp()
+    torch.save(module.state_dict(), tmp_path / "teacher.pth")
+    argv = ["--quiet", "eval", "--model", str(tmp_path / "teacher.pth"), "--data", "digits", "--attacks", "fgsm",
+            "--n-examples", "20", "--no-sanity-checks"]
+    assert cli.main(argv) == 2
+    assert f"{tmp_path / 'teacher.pth'} has no sidecar" in capsys.readouterr().err
+    assert cli.main([*argv, "--arch", "tiny/mlp"]) == 0
+    assert "mean (0.5), std (0.25)" in capsys.readouterr().out  # the zoo's normalisation, not digits'
+
+
+def test_plain_weights_take_the_datas_normalisation_when_the_zoos_does_not_fit_its_channels(tmp_path):
+    import timm
+
+    torch.save(timm.create_model("test_resnet", num_classes=10, in_chans=1).state_dict(), tmp_path / "w.pth")
+    loaded = load_classifier(tmp_path / "w.pth", arch="test_resnet", dataset="digits", device="cpu")
+    spec = model_spec(loaded)
+    assert (spec.input_shape, spec.mean, spec.std) == ((1, 8, 8), (0.3053,), (0.376,))  # timm's cfg has 3 channels

@@ -212,7 +212,8 @@ def _evaluate(args: argparse.Namespace, setting: EvalSetting, progress: bool) ->
         return serving_check(args.model, x[: args.n_examples], y[: args.n_examples], attacks=args.attacks,
                              eps=values["eps"], norm=values["norm"], batch_size=args.batch_size, seed=values["seed"],
                              device=args.device or "auto")
-    classifier = load_classifier(args.model, arch=args.arch, device=args.device or "auto")
+    classifier = load_classifier(args.model, arch=args.arch, device=args.device or "auto",
+                                 **({"dataset": data} if args.arch else {}))  # plain weights: sizes from the data
     check_fits_data(classifier, data, f"--model {args.model}")
     report = evaluate_robustness(
         classifier, x, y,

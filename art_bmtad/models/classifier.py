@@ -5,9 +5,10 @@ raw images in [0, 1] (``clip_values=(0, 1)``) and attack budgets such as ``eps=8
 Where the numbers come from, first match wins:
 
 * ``num_classes``, ``input_size``: the explicit argument, the dataset, the zoo's :class:`ModelCfg`.
-* ``mean``, ``std``: the explicit argument; with ``pretrained=True`` the zoo's :class:`ModelCfg` (the published
-  weights were trained on inputs normalised that way, so any other normalisation silently breaks them); the
-  dataset; the zoo's :class:`ModelCfg`.
+* ``mean``, ``std``: the explicit argument; for published weights (``pretrained=True``, or
+  ``zoo_normalisation=True`` for weights loaded afterwards) the zoo's :class:`ModelCfg` (the weights were trained
+  on inputs normalised that way, so any other normalisation silently breaks them); the dataset; the zoo's
+  :class:`ModelCfg`. Only values with one number per input channel are taken from the dataset or the zoo.
 
 The model carries a :class:`~art_bmtad.models.spec.ModelSpec` (qualified registry name and arguments), which
 :func:`art_bmtad.checkpoints.save_classifier` writes next to the weights.
@@ -50,6 +51,7 @@ def create_classifier(
     optimizer: OptimizerFactory | None = None,
     device: str | torch.device = "auto",
     channels_last: bool = False,
+    zoo_normalisation: bool | None = None,
     **model_kwargs: Any,
 ) -> PyTorchClassifier:
     """Build an ART classifier from a registry name (``"timm/resnet18"``, ``"resnet18"``,
@@ -73,6 +75,8 @@ def create_classifier(
             lr=1e-3)``; replaces the default SGD.
         device: ``"auto"``, ``"cpu"`` or ``"cuda"`` (ART uses the current CUDA device).
         channels_last: convert the model to the channels-last memory format.
+        zoo_normalisation: prefer the zoo's normalisation to the dataset's (default: ``pretrained``); for
+            published weights loaded after building, as :func:`art_bmtad.checkpoints.load_classifier` does.
         **model_kwargs: the zoo's or the single model's own options (e.g. ``drop_rate=0.1``, ``cifar_stem=True``
             for timm); those set to ``None`` are dropped. Recorded in the model's spec.
 
@@ -95,7 +99,9 @@ def create_classifier(
     else:
         name = registry.qualified_name(model)
         cfg = registry.model_cfg(name)
-    spec = resolve_spec(name, cfg, _preset_of(dataset), num_classes, input_size, mean, std, pretrained, model_kwargs)
+    zoo_first = pretrained if zoo_normalisation is None else zoo_normalisation
+    spec = resolve_spec(name, cfg, _preset_of(dataset), num_classes, input_size, mean, std, pretrained, model_kwargs,
+                        zoo_first=zoo_first)
     module = model if name is None else _build(spec, cfg, pretrained, weights)
     if channels_last:
         module = module.to(memory_format=torch.channels_last)
@@ -137,6 +143,8 @@ def resolve_spec(
     std: tuple[float, ...] | None,
     pretrained: bool,
     model_kwargs: dict[str, Any],
+    *,
+    zoo_first: bool = False,
 ) -> ModelSpec:
     """The spec of a classifier: explicit values, then the dataset's or the zoo's (see the module docstring)."""
     if pretrained and num_classes is None and preset is not None and cfg.num_classes not in (None, preset.num_classes):
@@ -144,13 +152,16 @@ def resolve_spec(
             f"{name}: its published weights have {cfg.num_classes} classes and the dataset {preset.num_classes}; "
             "use a model published for this dataset, or pass num_classes to replace its head where the zoo allows"
         )
-    normalisation_first = cfg if pretrained and cfg.mean is not None else None
     values = {
         "num_classes": _first(num_classes, getattr(preset, "num_classes", None), cfg.num_classes),
         "input_shape": _first(input_size, getattr(preset, "input_shape", None), cfg.input_size),
-        "mean": _first(mean, getattr(normalisation_first, "mean", None), getattr(preset, "mean", None), cfg.mean),
-        "std": _first(std, getattr(normalisation_first, "std", None), getattr(preset, "std", None), cfg.std),
     }
+    channels = values["input_shape"][0] if values["input_shape"] else None
+    sources = [cfg, preset] if zoo_first else [preset, cfg]
+    fitting = [source for source in sources if source is not None and source.mean is not None
+               and source.std is not None and len(source.mean) == len(source.std) == channels]
+    values["mean"] = _first(mean, *(source.mean for source in fitting))
+    values["std"] = _first(std, *(source.std for source in fitting))
     unset = [key for key, value in values.items() if value is None]
     if unset:
         raise ValueError(f"{unset} not given, and neither the dataset nor the model's zoo says them")
