@@ -306,3 +306,29 @@ def test_plain_weights_take_the_datas_normalisation_when_the_zoos_does_not_fit_i
     loaded = load_classifier(tmp_path / "w.pth", arch="test_resnet", dataset="digits", device="cpu")
     spec = model_spec(loaded)
     assert (spec.input_shape, spec.mean, spec.std) == ((1, 8, 8), (0.3053,), (0.376,))  # timm's cfg has 3 channels
+
+
+def test_listing_a_zoo_imports_neither_torch_nor_the_other_zoos_libraries():
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        import sys, types
+        from art_bmtad import cli, hookimpl
+        from art_bmtad.models.zoo import ModelCfg, ModelZoo
+        from art_bmtad.registry import get_plugin_manager
+
+        zoo = ModelZoo("light", lambda: ["a", "b"], lambda name: ModelCfg(num_classes=3), lambda name, **kw: None)
+        plugin = types.ModuleType("light_plugin")
+        plugin.art_bmtad_register_zoos = hookimpl(lambda register: register(zoo))
+        get_plugin_manager().register(plugin, name="light")
+        assert cli.main(["models", "--zoo", "light"]) == 0
+        print(sorted(m for m in ("torch", "timm", "numpy", "torchvision", "art") if m in sys.modules))
+    """)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                            env={**os.environ, DISABLE_AUTOLOAD_ENV: "1"})
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert [line.split()[0] for line in lines[1:3]] == ["light/a", "light/b"] and lines[-1] == "[]"
