@@ -197,11 +197,13 @@ def test_cli_overwrite_with_resume_is_refused(finished_run: Path, capsys) -> Non
 
 
 # ----------------------------------------------------------------------------- --resume continues the same run
-def recorded_run(folder: Path, recipe_args: dict, data_digest: str = "0" * 64) -> Path:
-    """A train run folder whose checkpoint records ``recipe_args`` (a smoke recipe) and a data digest."""
+def recorded_run(folder: Path, recipe_args: dict, data_digest: str = "0" * 64, older: bool = False) -> Path:
+    """A train run folder whose checkpoint records ``recipe_args`` (a smoke recipe) and a data digest; ``older``:
+    recorded by a version whose recipe lacked the ``amp`` key."""
     recipe = load_recipe("smoke", overrides=recipe_args)
     write_recipe(recipe, folder / "config.yaml")
-    with training_state.recording({"recipe": recipe.to_dict(), "data": data_digest}):
+    recorded = {key: value for key, value in recipe.to_dict().items() if not (older and key == "amp")}
+    with training_state.recording({"recipe": recorded, "data": data_digest}):
         store = training_state.CheckpointStore(folder / "checkpoints")
         store.check_writable()
         store.save(1, {"w": torch.zeros(1)}, {})
@@ -221,8 +223,9 @@ def test_resume_refuses_another_recipe_naming_the_keys(tmp_path, capsys, change,
 
 
 def test_resume_refuses_other_data_after_loading_it_and_before_teachers(tmp_path, capsys) -> None:
+    """The recipe matches (a key added since the checkpoint takes its default), the data do not."""
     run = recorded_run(tmp_path / "run", {"defences": ["bmtard"], "data.n_train": 300,
-                                          "teachers.cache_dir": str(tmp_path / "cache")})
+                                          "teachers.cache_dir": str(tmp_path / "cache")}, older=True)
     before = fingerprint(run)
     assert_refused(run_cli(capsys, "train", "--resume", run, "--epochs", "3", "--threads", "1"),
                    "the data differ from those the run was trained on")

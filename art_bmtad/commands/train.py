@@ -144,11 +144,13 @@ def _check_same_recipe(recipe: Recipe, run_dir: Path) -> dict[str, Any] | None:
     :data:`RESUMABLE_CHANGES`; return the checkpoints' run record (``None`` for checkpoints written without one,
     which are compared with the run's saved recipe instead)."""
     from art_bmtad import training_state
-    from art_bmtad.config import load_recipe
+    from art_bmtad.config import load_recipe, recipe_from_dict
 
     record = training_state.read_run_record(run_dir / CHECKPOINTS)
-    saved = record["recipe"] if record is not None else load_recipe(config_file=run_dir / RECIPE_FILE,
-                                                                      check_names=False).to_dict()
+    if record is None:
+        saved = load_recipe(config_file=run_dir / RECIPE_FILE, check_names=False).to_dict()
+    else:  # keys added to the recipe since the checkpoint was written take their defaults
+        saved = recipe_from_dict(record["recipe"]).to_dict()
     changed = [key for key in training_state.differing_keys(saved, recipe.to_dict())
                if key not in RESUMABLE_CHANGES]
     if changed:
