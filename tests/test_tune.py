@@ -3,6 +3,7 @@ writes a config.yaml that `art-bmtad train --config` accepts."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import signal
 import subprocess
 import sys
@@ -111,6 +112,13 @@ def test_study_finishes_prunes_never_reads_test_data_and_its_config_trains(tmp_p
         group, name = key.split(".")
         assert getattr(getattr(tuned, group), name) == pytest.approx(value)
     assert tuned.data.n_train == 200 and tuned.defences == ["bmtard"]  # the whole pool, not the pilot
+
+    (tmp_path / "tune.json").write_text(json.dumps(settings.to_dict()))
+    assert TuneSettings.read(tmp_path).to_dict() == settings.to_dict()
+    (tmp_path / "trials.md").unlink()
+    assert main(["--quiet", "tune", "--join", str(tmp_path)]) == 0  # nothing left to run: it only rewrites the outputs
+    assert len(optuna.load_study(study_name=STUDY_NAME, storage=storage_url(tmp_path)).trials) == 3
+    assert "| 1 | pruned |" in (tmp_path / "trials.md").read_text()
 
     monkeypatch.undo()
     out = tmp_path / "tuned"
