@@ -53,7 +53,8 @@ DEVICE_OPTIONS: dict[str, tuple[str, Any, str, str]] = {
 """The device options every command takes."""
 SHORTCUTS: dict[str, tuple[str, Any, str, str]] = {
     **DATA_OPTIONS,
-    "model": ("student.model", str, "NAME", "the student architecture (a timm model name)"),
+    "model": ("student.model", str, "NAME", "the student architecture: a name of `art-bmtad models` "
+                                            "(<zoo>/<model>, or a bare timm name)"),
     "epochs": ("schedule.epochs", int, "N", "training epochs of every defence"),
     "batch_size": ("schedule.batch_size", int, "B", "training batch size"),
     "n_examples": ("evaluation.n_examples", int, "N", "evaluate on the first N test examples"),
