@@ -1,6 +1,7 @@
 """The ``cifar`` zoo: names, ModelCfg, published file layout in the torch hub cache, strict safe loading."""
 from __future__ import annotations
 
+import hashlib
 from importlib import metadata
 from pathlib import Path
 
@@ -95,6 +96,23 @@ def test_architectures_have_the_published_size_and_names(arch):
     keys = network.state_dict()
     assert key in keys
     assert "stage4.0.rbr_identity.weight" not in keys  # no identity branch where the stride or width changes
+
+
+# First 16 hex digits of the SHA-256 of the sorted ``key:shape`` lines of the repository's own CIFAR-10 models
+# (computed once from chenyaofo/pytorch-cifar-models): every key and shape of the published files, not a sample.
+PUBLISHED_KEY_DIGESTS = {
+    "resnet20": "fc15f168ee32ea4c", "resnet56": "aa50cf93ea29e645", "vgg11_bn": "23daeb32b76df0dd",
+    "vgg16_bn": "d12ef94ab4e08c53", "vgg19_bn": "9f0d3033684f125e", "mobilenetv2_x0_5": "f60c6c71c6ff1e1a",
+    "mobilenetv2_x1_4": "18e50195054c0539", "repvgg_a0": "27fa68d06a7898b5", "repvgg_a2": "c88763e39134abb5",
+}
+
+
+@pytest.mark.parametrize("arch", PUBLISHED_KEY_DIGESTS)
+def test_every_key_and_shape_is_the_repository_own(arch):
+    with torch.device("meta"):
+        state = architectures.build(arch, 10).state_dict()
+    lines = sorted(f"{key}:{tuple(value.shape)}" for key, value in state.items())
+    assert hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16] == PUBLISHED_KEY_DIGESTS[arch]
 
 
 def test_published_file_loads_by_name_from_the_hub_cache(hub):
