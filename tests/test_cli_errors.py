@@ -11,14 +11,11 @@ import numpy as np
 import pytest
 
 from art_bmtad import cli
-from art_bmtad.benchmark.components import build_student
-from art_bmtad.checkpoints import save_classifier
 from art_bmtad.commands.train import eval_command
 from art_bmtad.config import load_recipe
-from art_bmtad.dataset_catalog import PRESETS
 from art_bmtad.discovery import PluginWarning
 from art_bmtad.registry import list_defences
-from tests.hostile import SMOKE, assert_refused, fingerprint, run_cli, write_npz
+from tests.hostile import SMOKE, assert_refused, fingerprint, run_cli, saved_teacher, write_npz
 from tests.test_plugins import builtins_only, install_module_plugin, site_dir  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -135,16 +132,6 @@ def test_bad_image_folders_are_refused_naming_the_file(damage, culprits, tmp_pat
 
 
 # ----------------------------------------------------------------------------- 3. each teacher against the data
-def saved_teacher(path: Path, preset: str, nan: bool = False) -> Path:
-    """A teacher checkpoint of the smoke student's architecture, for ``preset``'s images (NaN weights if asked)."""
-    classifier = build_student(load_recipe("smoke"), PRESETS[preset], device="cpu")
-    if nan:
-        for parameter in classifier.model.parameters():
-            parameter.data.fill_(float("nan"))
-    save_classifier(classifier, path)
-    return path.with_suffix(".safetensors")
-
-
 @pytest.mark.parametrize("preset, nan, culprits", [
     ("cifar10", False, ("teacher robust", "(3, 32, 32)", "(1, 8, 8)")),
     ("digits", True, ("teacher robust", "non-finite")),

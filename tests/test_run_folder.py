@@ -14,7 +14,7 @@ import torch
 from art_bmtad import cli, training_state
 from art_bmtad.config import load_recipe, write_recipe
 from art_bmtad.run import LOCK_FILE, RunFolder, RunFolderBusy, RunFolderError, check_output_file, write_atomic
-from tests.hostile import SMOKE, assert_refused, fingerprint, run_cli
+from tests.hostile import SMOKE, assert_refused, fingerprint, run_cli, saved_teacher
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -189,6 +189,17 @@ def test_cli_overwrite_replaces_a_finished_run_and_prints_quoted_commands(finish
     command = shlex.split(out.split("Evaluate it with: ")[1])
     assert command[:3] == ["art-bmtad", "eval", "--model"] and command[3] == str(finished_run)
     assert not (tmp_path / "cache").exists()  # plain needs no teacher
+
+
+@pytest.mark.parametrize("command", ["train", "bench"])
+def test_cli_overwrite_refused_late_keeps_every_earlier_file(command, finished_run, tmp_path, capsys) -> None:
+    """The last check before the run begins (a NaN teacher) fails: the earlier run is exactly as it was."""
+    before = fingerprint(finished_run)
+    teacher = saved_teacher(tmp_path / "nan_teacher", "digits", nan=True)
+    defence = ["--defences" if command == "bench" else "--defence", "rslad"]
+    assert_refused(run_cli(capsys, command, *SMOKE, *defence, "--out", finished_run, "--overwrite",
+                           "--robust-teacher", teacher, "--cache-dir", tmp_path / "cache"), "teacher robust", "non-finite")
+    assert fingerprint(finished_run) == before and not (tmp_path / "cache").exists()
 
 
 def test_cli_overwrite_with_resume_is_refused(finished_run: Path, capsys) -> None:
