@@ -18,6 +18,8 @@ needs only ``onnx``; ``onnx_exporter="dynamo"`` uses the ``torch.export``-based 
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import secrets
@@ -250,9 +252,9 @@ def _write_onnx(folded: FoldedClassifier, example: torch.Tensor, path: Path, exp
         options |= {"dynamo": True, "verbose": False, "dynamic_shapes": {"x": {0: torch.export.Dim("batch")}}}
     else:
         options |= {"dynamo": False, "dynamic_axes": {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}}}
-    with warnings.catch_warnings(), torch.no_grad():
+    with warnings.catch_warnings(), torch.no_grad(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore", DeprecationWarning)  # dynamo=False is chosen on purpose (module docstring)
-        torch.onnx.export(folded, (example,), str(path), **options)
+        torch.onnx.export(folded, (example,), str(path), **options)  # (dynamo prints its progress even when quiet)
 
 
 def _write_torchscript(folded: FoldedClassifier, example: torch.Tensor, path: Path, exporter: str) -> None:
