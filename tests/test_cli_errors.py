@@ -175,6 +175,13 @@ def test_eval_checks_its_out_before_evaluating(tmp_path, capsys) -> None:
                    "is a file, not a folder")
 
 
+def test_eval_keeps_an_existing_out_unless_overwrite(tmp_path, capsys) -> None:
+    (tmp_path / "report.json").write_text("{}")
+    assert_refused(run_cli(capsys, "eval", "--model", tmp_path / "missing", "--out", tmp_path / "report.json"),
+                   f"--out {tmp_path / 'report.json'} already exists", "--overwrite")
+    assert (tmp_path / "report.json").read_text() == "{}"
+
+
 def test_eval_checks_the_model_against_the_data(tmp_path, capsys) -> None:
     model = saved_teacher(tmp_path / "cifar_model", "cifar10")
     assert_refused(run_cli(capsys, "eval", "--model", model, "--data", "digits", "--attacks", "fgsm"),

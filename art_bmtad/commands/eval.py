@@ -22,6 +22,7 @@ from art_bmtad.evaluation.settings import (
     AttackSettings,
     parse_budget,
 )
+from art_bmtad.run import add_overwrite_option
 
 logger = logging.getLogger(__name__)
 
@@ -120,7 +121,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="skip the gradient-masking checks (PGD-50 vs PGD-20, 2 eps vs eps, FGSM vs PGD on 100 examples)",
     )
     add_device_options(parser)
-    add_output_options(parser, out_help="also write the report as JSON", metavar="FILE.json")
+    output = add_output_options(parser, out_help="also write the report as JSON", metavar="FILE.json")
+    add_overwrite_option(output, "the --out file")
     return parser
 
 
@@ -181,7 +183,7 @@ def run(args: argparse.Namespace) -> int:
     progress = quiet_or_progress(args)
     setting = resolve_setting(args)
     if args.out is not None:
-        check_output_file(args.out, option="--out")  # before the evaluation, not after it
+        check_output_file(args.out, option="--out", overwrite=args.overwrite)  # before the evaluation, not after
     if args.autoattack_backend == "reference" and "autoattack" in args.attacks:
         from art_bmtad.evaluation.reference_autoattack import check_available
 
