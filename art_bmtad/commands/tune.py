@@ -104,19 +104,20 @@ def run(args: argparse.Namespace) -> int:
     else:
         settings = _new_settings(args)
     settings.check()
-    data = load_tuning_data(settings.recipe, settings.pilot_size)  # checks the pilot size before the folder is used
     run_dir = existing or args.out
-    if args.join is not None:
-        study = run_study(settings, run_dir, progress=progress, data=data)
-        try:
-            folder = RunFolder(run_dir, command="art-bmtad tune --join", resume=True, marker=SETTINGS_FILE).open()
-        except RunFolderBusy:
-            print(f"tune: trials added to {run_dir}; the process holding it writes the outputs")
-            return 0
-    else:
+    folder = None
+    if args.join is None:  # the folder is checked (and locked) before the data is loaded
         folder = RunFolder(run_dir, command="art-bmtad tune", overwrite=args.overwrite, resume=args.resume is not None,
                            marker=SETTINGS_FILE, resume_option="--resume").open()
     try:
+        data = load_tuning_data(settings.recipe, settings.pilot_size)  # checks the pilot size
+        if args.join is not None:
+            study = run_study(settings, run_dir, progress=progress, data=data)
+            try:
+                folder = RunFolder(run_dir, command="art-bmtad tune --join", resume=True, marker=SETTINGS_FILE).open()
+            except RunFolderBusy:
+                print(f"tune: trials added to {run_dir}; the process holding it writes the outputs")
+                return 0
         folder.begin()
         folder.write_text(SETTINGS_FILE, _json(settings.to_dict()))
         if args.join is None:
@@ -124,7 +125,8 @@ def run(args: argparse.Namespace) -> int:
                               after_trial=lambda study: write_trials_table(study, settings, run_dir))
         write_report(study, settings, run_dir)
     finally:
-        folder.close()
+        if folder is not None:
+            folder.close()
     best = best_trial(study, settings.objective)
     elapsed = time.perf_counter() - started
     if best is None:
