@@ -38,7 +38,6 @@ from art_bmtad.deploy.serving import (
     SIDECAR_FORMAT,
     ExportedModel,
     file_sha256,
-    open_export,
     require_onnx,
     sidecar_path,
 )
@@ -187,7 +186,8 @@ def export_student(
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp{path.suffix}")
     try:
         _WRITERS[export_format](folded, torch.from_numpy(x[:2]), tmp, onnx_exporter)
-        exported = ExportedModel(tmp, export_format, fold_normalisation(source.classifier))
+        architecture = fold_normalisation(source.classifier) if export_format == "safetensors" else None
+        exported = ExportedModel(tmp, export_format, architecture)
         verification = verify(exported, source, x, y)
         if not verification.passed:
             raise ExportVerificationError(f"the {export_format} export does not reproduce the student; nothing was "
@@ -198,7 +198,6 @@ def export_student(
     sidecar = sidecar_path(path)
     document = _sidecar(path, export_format, source, class_names, verification, onnx_exporter)
     write_atomic(sidecar, json.dumps(document, indent=2) + "\n")
-    open_export(path, student=source.classifier)  # the sidecar and the file agree
     return ExportResult(path, sidecar, export_format, verification)
 
 
