@@ -10,9 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-import optuna
 import pytest
-from optuna.trial import TrialState
 
 from art_bmtad.cli import main
 from art_bmtad.config import ConfigError, load_recipe
@@ -21,6 +19,9 @@ from art_bmtad.tuning import (DEFAULT_SPACE, STUDY_FILE, Objective, TuneSettings
                               run_study, storage_url, write_report)
 from art_bmtad.tuning.space import apply_values
 from art_bmtad.tuning.study import STUDY_NAME
+
+optuna = pytest.importorskip("optuna", reason="art-bmtad tune needs the 'tune' extra (pip install optuna)")
+TrialState = optuna.trial.TrialState
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 ROOT = Path(__file__).resolve().parents[1]
