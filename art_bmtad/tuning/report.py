@@ -31,6 +31,8 @@ PARETO_PLOT, IMPORTANCE_PLOT = "pareto.png", "importance.png"
 PARETO_FOLDER = "pareto"
 FEW_TRIALS = 20
 """Below this many complete trials the importances are called rough."""
+MIN_IMPORTANCE_TRIALS = 4
+"""Below this many complete trials no importance is computed (fANOVA would fit noise)."""
 
 
 def short_name(key: str) -> str:
@@ -100,6 +102,8 @@ def write_report(study: "optuna.Study", settings: TuneSettings, folder: Path) ->
     written.append(_plot_pareto(study, settings, best, folder / PARETO_PLOT))
     if importances:
         written.append(_plot_importances(importances, len(scored_trials(study)), folder / IMPORTANCE_PLOT))
+    else:
+        (folder / IMPORTANCE_PLOT).unlink(missing_ok=True)  # an earlier rendering's plot would contradict trials.md
     return written
 
 
@@ -118,11 +122,12 @@ def _rows(study: "optuna.Study", settings: TuneSettings) -> list[dict[str, Any]]
 
 
 def _importances(study: "optuna.Study", settings: TuneSettings) -> dict[str, float]:
-    """fANOVA importance of each searched key for the weighted score; empty below 2 complete trials."""
+    """fANOVA importance of each searched key for the weighted score; empty below
+    :data:`MIN_IMPORTANCE_TRIALS` complete trials."""
     import optuna
 
     trials = scored_trials(study)
-    if len(trials) < 2:
+    if len(trials) < MIN_IMPORTANCE_TRIALS:
         return {}
     objective = settings.objective
     evaluator = optuna.importance.FanovaImportanceEvaluator(seed=settings.recipe.seed)
@@ -161,7 +166,7 @@ def _markdown(study: "optuna.Study", settings: TuneSettings, rows: list[dict[str
         lines.append("- Importance (fANOVA, weighted score)" + caveat + ": "
                      + ", ".join(f"{k} {v:.2f}" for k, v in importances.items()))
     elif importances is not None:
-        lines.append("- Importance: not computed (fANOVA needs more complete trials, differing in score)")
+        lines.append(f"- Importance: not computed (needs {MIN_IMPORTANCE_TRIALS} complete trials that differ in score)")
     lines += ["", _table(rows), ""]
     return "\n".join(lines)
 
@@ -230,8 +235,8 @@ def _plot_importances(importances: dict[str, float], n_trials: int, path: Path) 
     names = list(importances)[::-1]
     axes.barh(names, [importances[name] for name in names], color="tab:blue")
     axes.set_xlabel("fANOVA importance for the weighted score")
-    caveat = " (few trials: rough)" if n_trials < FEW_TRIALS else ""
-    axes.set_title(f"Importance of each setting, {n_trials} complete trials{caveat}")
+    caveat = "\n(few trials: a rough indication)" if n_trials < FEW_TRIALS else ""
+    axes.set_title(f"Importance, {n_trials} complete trials{caveat}", fontsize=10)
     figure.tight_layout()
     return _save(plt, figure, path)
 
