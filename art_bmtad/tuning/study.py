@@ -204,7 +204,8 @@ def run_study(
 
     settings.check()
     recipe = settings.recipe
-    data = data or load_tuning_data(recipe, settings.pilot_size)
+    if data is None:
+        data = load_tuning_data(recipe, settings.pilot_size)
     study = open_study(settings, folder, pruner=pruner)
     if len(finished_trials(study)) >= settings.n_trials:
         return study
@@ -274,7 +275,7 @@ def _record(trial: "optuna.Trial", clean: float, robust: float, epoch: int, seco
 
 def progress_line(study: "optuna.Study", trial: "optuna.trial.FrozenTrial", settings: TuneSettings) -> str:
     """``trial 3 (4/20 finished) complete: temperature_lr=0.0123 ... -> clean 0.612 PGD 0.401 score 0.507
-    (epoch 3, 41 s); best: trial 1, 0.530``."""
+    (epoch 3, 41 s); best: trial 1, score 0.530``."""
     from art_bmtad.tuning.report import best_trial, short_name
 
     attrs = trial.user_attrs
