@@ -240,6 +240,8 @@ class EvaluationConfig:
         n_examples: the first this many test examples; ``null``: all.
         batch_size: batch size of the attacks.
         autoattack: ``standard`` or ``art-default`` (ART's own class; not the papers' protocol).
+        backend: who runs AutoAttack: ``art`` (assembled from ART's attacks) or ``reference`` (Croce & Hein's code,
+            the ``pyautoattack`` package, as RobustBench runs it).
         apgd_steps: APGD iterations (standard 100).
         n_target_classes: APGD-T target classes (standard 9).
         square_queries: Square queries (standard 5,000).
@@ -251,6 +253,7 @@ class EvaluationConfig:
     n_examples: int | None = 1000
     batch_size: int = 256
     autoattack: str = "standard"
+    backend: str = "art"
     apgd_steps: int = 100
     n_target_classes: int = 9
     square_queries: int = 5000
@@ -276,6 +279,9 @@ class Recipe:
         schedule: see :class:`ScheduleConfig`.
         balancing: see :class:`BalancingConfig`.
         evaluation: see :class:`EvaluationConfig`.
+        defence_options: per defence, keyword options of its factory on top of its paper's defaults (see
+            :data:`art_bmtad.benchmark.defence_options.PAPER_DEFAULTS`), e.g. ``{"art-trades": {"beta": 3.0},
+            "art-awp": {"gamma": 0.005}, "art-fbf": {"eps_step": 0.04}, "rslad": {"kl_scale": 1.0}}``.
     """
 
     preset: str | None = None
@@ -291,6 +297,7 @@ class Recipe:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     balancing: BalancingConfig = field(default_factory=BalancingConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    defence_options: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The recipe as plain nested dicts and lists (what :func:`write_recipe` saves)."""
@@ -540,6 +547,7 @@ def check_recipe_names(recipe: Recipe) -> None:
     if recipe.preset is not None:
         _one_of("preset", recipe.preset, list_presets())
     _check_defences(recipe.defences)
+    _check_defence_options(recipe.defence_options)
     _check_data(recipe.data)
     _check_model("student.model", recipe.student.model)
     for role in ("robust", "clean"):
@@ -709,6 +717,17 @@ def _at_least(key: str, value: float, low: float, *, strict: bool = False) -> No
         raise ConfigError(f"{key}: expected a number {'>' if strict else '>='} {low}, got {value}")
 
 
+def _check_defence_options(options: dict[str, dict[str, Any]]) -> None:
+    from art_bmtad.benchmark.defence_options import check_defence_options
+    from art_bmtad.registry import list_defences
+
+    for name, values in options.items():
+        _one_of("defence_options", name, [*list_defences(), PLAIN])
+        if not isinstance(values, Mapping):
+            raise _type_error(f"defence_options.{name}", "a mapping of option names to values", values)
+        check_defence_options(name, values)
+
+
 def _check_evaluation(evaluation: EvaluationConfig) -> None:
     from art_bmtad.evaluation import ATTACKS
     from art_bmtad.evaluation.autoattack import VARIANTS
@@ -716,6 +735,14 @@ def _check_evaluation(evaluation: EvaluationConfig) -> None:
     for index, name in enumerate(evaluation.attacks):
         _one_of(f"evaluation.attacks[{index}]", name, ATTACKS)
     _one_of("evaluation.autoattack", evaluation.autoattack, VARIANTS)
+    _one_of("evaluation.backend", evaluation.backend, ("art", "reference"))
+    if evaluation.backend == "reference" and "autoattack" in evaluation.attacks:
+        from art_bmtad.evaluation.settings import check_reference_available
+
+        try:
+            check_reference_available()
+        except ValueError as err:
+            raise ConfigError(f"evaluation.backend: {err}") from None
     for key in ("batch_size", "apgd_steps", "n_target_classes", "square_queries", "sanity_examples"):
         _positive(f"evaluation.{key}", getattr(evaluation, key))
     if evaluation.n_examples is not None:

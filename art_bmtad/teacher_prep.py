@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable
@@ -55,12 +56,15 @@ class PreparedTeacher:
         path: Its ``.safetensors`` file (``out`` when given, else the cached file).
         cached: ``True`` when it was loaded from the cache instead of trained.
         key: The cache key.
+        train_seconds: What training it cost, when it was trained (also for a cached teacher: the time saved in
+            its sidecar); ``None`` for cache entries written before that was recorded.
     """
 
     classifier: PyTorchClassifier
     path: Path
     cached: bool
     key: str
+    train_seconds: float | None = None
 
 
 def prepare_teacher(
@@ -91,11 +95,14 @@ def prepare_teacher(
     cached = cached_path.is_file() and cached_path.with_suffix(".json").is_file()
     if cached:
         classifier = load_classifier(cached_path, device=device)
+        seconds = json.loads(cached_path.with_suffix(".json").read_text()).get("extra", {}).get("train_seconds")
     else:
+        started = time.perf_counter()
         classifier = train_teacher(config, data, device=device, progress=progress)
-        _save(classifier, cached_path, config, data, key)
-    path = _save(classifier, Path(out), config, data, key) if out is not None else cached_path
-    return PreparedTeacher(classifier=classifier, path=path, cached=cached, key=key)
+        seconds = time.perf_counter() - started
+        _save(classifier, cached_path, config, data, key, seconds)
+    path = _save(classifier, Path(out), config, data, key, seconds) if out is not None else cached_path
+    return PreparedTeacher(classifier=classifier, path=path, cached=cached, key=key, train_seconds=seconds)
 
 
 def train_teacher(
@@ -232,8 +239,10 @@ TRAINERS: dict[str, Callable[[PyTorchClassifier, TeacherConfig, Dataset, bool], 
 }
 
 
-def _save(classifier: PyTorchClassifier, path: Path, config: TeacherConfig, data: Dataset, key: str) -> Path:
-    return save_classifier(classifier, path, teacher=asdict(config), dataset=data.name, cache_key=key)
+def _save(classifier: PyTorchClassifier, path: Path, config: TeacherConfig, data: Dataset, key: str,
+          train_seconds: float | None) -> Path:
+    return save_classifier(classifier, path, teacher=asdict(config), dataset=data.name, cache_key=key,
+                           train_seconds=train_seconds)
 
 
 @dataclass(frozen=True)

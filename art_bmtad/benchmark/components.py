@@ -170,7 +170,8 @@ def _prepare_teachers(
             classifier = result.classifier
             origin = "cached" if result.cached else "trained"
             check_fits_data(classifier, data, f"teacher {role} ({origin} {result.path})")
-            row = {"source": "cache" if result.cached else "trained", "path": str(result.path), "kind": teacher.kind}
+            row = {"source": "cache" if result.cached else "trained", "path": str(result.path), "kind": teacher.kind,
+                   "train_seconds": result.train_seconds}
         name = getattr(getattr(classifier.model, "art_bmtad_spec", None), "name", None) or teacher.model
         row.update(role=role, model=name, prepare_seconds=time.perf_counter() - started)
         prepared.classifiers[role], prepared.rows[role] = classifier, row
@@ -208,6 +209,7 @@ def evaluate(
         batch_size=evaluation.batch_size,
         seed=recipe.seed,
         autoattack=evaluation.autoattack,
+        backend=evaluation.backend,
         sanity_checks=evaluation.sanity_checks and attacks is None,
         settings=attack_settings(recipe),
         class_names=data.class_names,

@@ -38,5 +38,5 @@ def render_run(run_dir: str | Path, results: dict[str, Any] | None = None) -> st
         history = read_json_object(history_path)
         if not isinstance(history.get("steps"), dict):
             raise ValueError(f"{history_path}: not a training history (no 'steps' mapping)")
-        plot_balance(history, run_dir / BALANCE_FILE)
+        plot_balance(history, run_dir / BALANCE_FILE, results["config"]["schedule"].get("milestones"))
     return markdown

@@ -7,6 +7,10 @@ from art_bmtad.deploy.benchmark import cost_cells, cost_footnote, cost_headers
 from art_bmtad.evaluation.settings import format_eps
 
 DASH = "–"
+SHARED_THREAT = ("eps", "eps_step", "max_iter")
+"""Options every adversarial defence shares (the recipe's threat model); the options section leaves them out."""
+OWN_THREAT_KEYS = {"art-fbf": ("eps_step",)}
+"""Threat keys a defence sets itself (FBF's FGSM step is its paper's, not the shared PGD step)."""
 
 
 def render_markdown(results: dict[str, Any]) -> str:
@@ -25,6 +29,7 @@ def render_markdown(results: dict[str, Any]) -> str:
         _setting(results),
         _table(results, columns),
         _selection(results["defences"]),
+        _options(results["defences"]),
         _footnotes(results),
     ]
     return "\n\n".join(section for section in sections if section) + "\n"
@@ -39,10 +44,12 @@ def _setting(results: dict[str, Any]) -> str:
         f"seed {results['seed']}",
         f"- Student: `{student['model']}`{' (CIFAR stem)' if student['cifar_stem'] else ''}, {schedule['epochs']} "
         f"epochs, batch {schedule['batch_size']}, SGD lr {schedule['lr']}, milestones {schedule['milestones'] or 'none'}",
+        f"- Augmentation, the same for every defence: "
+        f"{'random crop (padding 4) and flip, on the fly' if schedule.get('augment') else 'none'}",
         f"- Training attack: PGD-{threat['max_iter']}, Linf eps {format_eps(threat['eps'])}, step "
         f"{format_eps(threat['eps_step'])}",
         f"- Evaluation: {evaluation['n_examples']} test examples, Linf eps "
-        f"{evaluation['threat_model']['eps_label']}, AutoAttack {evaluation['autoattack'] or 'not run'}"
+        f"{evaluation['threat_model']['eps_label']}, {evaluation['labels'].get('autoattack', 'AutoAttack not run')}"
         + (f" with a reduced budget: {', '.join(evaluation['non_standard'])}" if evaluation["non_standard"] else ""),
         f"- Device: {device['type']} ({device['name']}, {device['torch_threads']} threads, "
         f"{device['cpu_count']} cores){_processes(env)}, load average at start {_load(env)}; whole run "
@@ -51,8 +58,8 @@ def _setting(results: dict[str, Any]) -> str:
 
 
 def _table(results: dict[str, Any], columns: list[tuple[str, str]]) -> str:
-    header = ["Model", *(label for _, label in columns), "Epoch", "Train s", "s/epoch", "Peak MiB",
-              *cost_headers(results), "Notes"]
+    header = ["Model", *(label for _, label in columns), "Epoch", "Train s", "Teachers s", "Total s", "s/epoch",
+              "Peak MiB", *cost_headers(results), "Notes"]
     lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 2) + "---|"]
     lines += [_teacher_row(teacher, columns) for teacher in results["teachers"]]
     lines += [_defence_row(defence, columns) for defence in results["defences"]]
@@ -63,7 +70,8 @@ def _teacher_row(teacher: dict[str, Any], columns: list[tuple[str, str]]) -> str
     accuracy = {key: value for key, value in teacher["accuracy"].items() if key != "worst_case"}
     cells = [f"teacher: {teacher['role']} (`{teacher['model']}`, {teacher['kind']})",
              *(_percent(accuracy.get(key)) for key, _ in columns),
-             DASH, f"{teacher['prepare_seconds']:.1f}", DASH, DASH, *cost_cells(teacher),
+             DASH, _seconds(teacher.get("train_seconds", teacher["prepare_seconds"])), DASH, DASH, DASH, DASH,
+             *cost_cells(teacher),
              f"{teacher['source']}; entropy {teacher['mean_entropy']:.3f} nats"]
     return "| " + " | ".join(cells) + " |"
 
@@ -71,9 +79,48 @@ def _teacher_row(teacher: dict[str, Any], columns: list[tuple[str, str]]) -> str
 def _defence_row(defence: dict[str, Any], columns: list[tuple[str, str]]) -> str:
     memory = defence["peak_memory_mib"]
     cells = [f"**{defence['name']}**", *(_percent(defence["accuracy"].get(key)) for key, _ in columns),
-             str(defence["selected_epoch"]), f"{defence['train_seconds']:.1f}", f"{defence['seconds_per_epoch']:.2f}",
+             str(defence["selected_epoch"]), f"{defence['train_seconds']:.1f}", *_cost(defence),
+             f"{defence['seconds_per_epoch']:.2f}",
              DASH if memory is None else f"{memory:.0f}", *cost_cells(defence), _defence_notes(defence)]
     return "| " + " | ".join(cells) + " |"
+
+
+def _cost(defence: dict[str, Any]) -> list[str]:
+    """The teachers' training seconds this defence depends on, and the total (student + teachers)."""
+    cost = defence.get("training_cost")
+    if cost is None:
+        return [DASH, DASH]
+    if cost["teacher_seconds"] == 0:
+        return [DASH, f"{cost['total_seconds']:.1f}"]
+    return [_seconds(cost["teacher_seconds"]), _seconds(cost["total_seconds"])]
+
+
+def _seconds(value: float | None) -> str:
+    return "?" if value is None else f"{value:.1f}"
+
+
+def _options(defences: list[dict[str, Any]]) -> str:
+    """Each defence's own options as trained, against its paper's defaults, and its augmentation."""
+    if not any("options" in defence for defence in defences):
+        return ""
+    lines = ["Defence options (shared threat model and schedule, each defence's own options from its paper unless "
+             "the recipe's `balancing` or `defence_options` set them):"]
+    for defence in defences:
+        paper = defence.get("paper_defaults") or {}
+        own = {key: value for key, value in defence.get("options", {}).items()
+               if key not in SHARED_THREAT or key in OWN_THREAT_KEYS.get(defence["name"], ())}
+        used = ", ".join(f"{key} {_short(value)}" for key, value in own.items()) or "none of its own"
+        source = f" (paper defaults {_format_options(paper['options'])}: {paper['reference']})" if paper else ""
+        lines.append(f"- {defence['name']}: {used}{source}; augmentation: {defence.get('augmentation', 'none')}")
+    return "\n".join(lines)
+
+
+def _format_options(options: dict[str, Any]) -> str:
+    return ", ".join(f"{key} {_short(value)}" for key, value in options.items()) or "none"
+
+
+def _short(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def _defence_notes(defence: dict[str, Any]) -> str:
@@ -108,7 +155,10 @@ def _footnotes(results: dict[str, Any]) -> str:
     memory_kinds = sorted({defence["memory_kind"] for defence in results["defences"]})
     notes = [
         "Accuracies in %. Teachers: clean accuracy, and PGD-20 for the robust teacher, on the same test examples; "
-        "their Train s is the time to prepare them (near 0 when loaded from the cache or a checkpoint).",
+        "their Train s is what training them cost (also when this run took them from the cache; ? when unknown: "
+        "a checkpoint or published weights).",
+        "Teachers s: the training cost of the teachers a distillation defence needs; Total s: the student's "
+        "training plus that (ART's trainers need no teacher).",
         "Train s and s/epoch: training only, device synchronised, per-epoch validation excluded. Peak MiB: "
         + ", ".join(memory_kinds) + ".",
         *(note for defence in results["defences"] for note in defence["notes"]),

@@ -77,15 +77,27 @@ def describe_device(device: torch.device) -> dict[str, Any]:
 def evaluation_summary(report: RobustnessReport) -> dict[str, Any]:
     """The evaluation settings every row shares, taken from one report."""
     data = report.to_dict()
+    labels = {attack["name"]: attack["label"] for attack in data["attacks"]} | {"worst_case": "Worst case"}
+    if report.autoattack is not None:
+        labels["autoattack"] = autoattack_label(report.autoattack, report.backend, report.settings.budget_label())
     return {
         "threat_model": data["threat_model"],
         "n_examples": data["n_examples"],
         "batch_size": data["batch_size"],
         "autoattack": data["autoattack"],
+        "backend": report.backend,
+        "budget": report.settings.budget_label() if report.autoattack is not None else None,
         "settings": data["settings"],
         "non_standard": report.settings.non_standard() if report.autoattack == "standard" else [],
-        "labels": {attack["name"]: attack["label"] for attack in data["attacks"]} | {"worst_case": "Worst case"},
+        "labels": labels,
     }
+
+
+def autoattack_label(variant: str, backend: str | None, budget: str) -> str:
+    """The AutoAttack column's name: what ran and with which budget, e.g. ``AutoAttack (art, fast budget)``;
+    "standard" only for the standard budget."""
+    who = "ART default" if variant == "art-default" else (backend or "art")
+    return f"AutoAttack ({who}, {budget} budget)" if budget in ("standard", "fast") else f"AutoAttack ({who}, {budget})"
 
 
 def accuracy_row(report: RobustnessReport) -> dict[str, float]:
@@ -107,6 +119,16 @@ def defence_entry(name: str, report: RobustnessReport, training: dict[str, Any],
         **files,
         "report": report.to_dict(),
     }
+
+
+def training_cost(student_seconds: float, teachers: list[dict[str, Any]], roles: list[str]) -> dict[str, Any]:
+    """What a defence cost to train: the student, plus the teachers it was distilled from (their training time,
+    also when they came from the cache); ``teacher_seconds`` and ``total_seconds`` are ``None`` when a teacher's
+    training time is unknown (a checkpoint, published weights, an old cache entry)."""
+    used = [teacher.get("train_seconds") for teacher in teachers if teacher["role"] in roles]
+    teacher_seconds = None if None in used else sum(used)
+    return {"student_seconds": student_seconds, "teacher_seconds": teacher_seconds,
+            "total_seconds": None if teacher_seconds is None else student_seconds + teacher_seconds}
 
 
 def teacher_entry(row: dict[str, Any], report: RobustnessReport, entropy: float) -> dict[str, Any]:

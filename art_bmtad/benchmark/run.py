@@ -21,6 +21,7 @@ from art_bmtad.benchmark.results import (
     evaluation_summary,
     now,
     teacher_entry,
+    training_cost,
     write_results,
 )
 from art_bmtad.benchmark.training import DISTILLATION_TEACHERS, TrainedDefence, teachers_needed, train_defence
@@ -105,6 +106,7 @@ def _run(recipe: Recipe, folder: RunFolder, *, progress: bool, device: str | tor
         trained = trained_together.pop(name, None) or _train(name, recipe, data, teachers, device, progress)
         entry, report = _evaluate_defence(trained, data, recipe, run_dir)
         entry["deployment"] = deployment_figures(entry, results["teachers"], teachers_needed([name]))
+        entry["training_cost"] = training_cost(entry["train_seconds"], results["teachers"], teachers_needed([name]))
         results["defences"].append(entry)
         results.setdefault("evaluation", evaluation_summary(report))
         results["wall_seconds"] = time.perf_counter() - started

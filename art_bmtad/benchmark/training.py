@@ -1,14 +1,18 @@
 """Train one defence under a recipe: the student, its checkpoint selection on the validation split, honest timing.
 
-Checkpoint selection never looks at the test split:
+Checkpoint selection never looks at the test split, and is the same for every defence:
 
 * the distillation defences (``bmtard``, ``mtard``, ``rslad``, ``ard``) select with their own ``select_by``;
-* ``plain`` and ART's Madry, TRADES and AWP trainers are trained one epoch per ``fit`` call (the same as one
-  call with all epochs: they keep no schedule of their own), the recipe's learning-rate schedule is stepped
+* every other defence (``plain``, ART's Madry, TRADES, AWP and FBF trainers, a plugin's defence) is trained one
+  epoch at a time: ``fit_epoch(x, y, epoch=, nb_epochs=, batch_size=, augment=)`` when the trainer has it (FBF,
+  whose cyclic learning rate spans all epochs), else ``fit(..., nb_epochs=1)`` (or ``fit_generator`` with an
+  augmenting ART ``DataGenerator`` when the recipe augments); the recipe's learning-rate schedule is stepped
   after each epoch, and the same validation (clean and PGD accuracy with the training budget, from
-  ``x + 0.001 N(0, 1)``) picks the epoch;
-* any other defence (ART's FBF, whose cyclic learning rate spans the whole ``fit`` call, and third-party
-  defences) is trained in one call and its last epoch is kept; the results say so.
+  ``x + 0.001 N(0, 1)``) picks the epoch.
+
+Augmentation is the same for every defence: with ``schedule.augment`` each batch is randomly cropped (zero
+padding 4) and flipped on the fly, by the distillation trainers' ``augment=`` and, for ART's trainers, by
+:class:`AugmentedBatches`, an ART ``DataGenerator`` given to their ``fit_generator``; without it nobody augments.
 
 Timing (airbench's way): the device is synchronised before the clock is read, and only training counts:
 per-epoch validation is excluded from ``train_seconds`` (``wall_seconds`` includes it).
@@ -26,6 +30,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
+from art.data_generators import DataGenerator
 from art.defences.trainer import Trainer
 from art.estimators.classification import PyTorchClassifier
 from tqdm.auto import trange
@@ -34,6 +39,7 @@ from art_bmtad import distributed
 from art_bmtad.adversarial import AdversarialBatch, pgd_linf
 from art_bmtad.augment import random_crop_flip
 from art_bmtad.benchmark.components import CLEAN, ROBUST, build_scheduler, build_student
+from art_bmtad.benchmark.defence_options import paper_defaults_entry, resolve_options
 from art_bmtad.benchmark.memory import PeakMemory, track_peak_memory
 from art_bmtad.config import PLAIN, Recipe
 from art_bmtad.datasets import Dataset
@@ -53,8 +59,11 @@ DISTILLATION_TEACHERS = {
     "ard": (ROBUST,),
 }
 """The distillation defences and the teachers each one needs."""
-EPOCHWISE = frozenset({PLAIN, "art-madry-pgd", "art-trades", "art-awp"})
-"""Defences for which one ``fit`` call per epoch equals one call with all epochs (no schedule of their own)."""
+BUILT_IN_EPOCHWISE = frozenset({PLAIN, "art-madry-pgd", "art-trades", "art-awp", "art-fbf"})
+"""Defences known to train the same one epoch at a time as in one call (no schedule of their own, or
+``fit_epoch``); any other is trained that way too, with a note."""
+AUGMENTATION_NONE = "none"
+CROP_FLIP = "random crop (zero padding 4) and horizontal flip of every batch, on the fly"
 
 
 class PlainTrainer(Trainer):
@@ -64,6 +73,44 @@ class PlainTrainer(Trainer):
             batch_size: int = 128, **kwargs: Any) -> None:
         """Train the classifier (``drop_last``: a batch of one breaks BatchNorm)."""
         self._classifier.fit(x, y, batch_size=batch_size, nb_epochs=nb_epochs, drop_last=True)
+
+    def fit_generator(self, generator: DataGenerator, nb_epochs: int = 20, **kwargs: Any) -> None:
+        """Train the classifier on the generator's batches, ``ceil(size / batch_size)`` of them per epoch."""
+        for _ in range(nb_epochs * math.ceil(generator.size / generator.batch_size)):
+            x, y = generator.get_batch()
+            self._classifier.fit(x, y, batch_size=len(x), nb_epochs=1)
+
+
+class AugmentedBatches(DataGenerator):
+    """An ART ``DataGenerator`` of full, shuffled, augmented batches (one-hot labels), for ART's ``fit_generator``.
+
+    The images stay on the classifier's device; each batch is augmented there and handed over as NumPy, the
+    arrays ART's trainers take. ``ceil(size / batch_size)`` batches make one pass over the data, the last one
+    partial, as ART's trainers count an epoch (a single leftover example is skipped: it would break BatchNorm).
+
+    Args:
+        x: training images, NCHW in [0, 1].
+        y: labels, class indices.
+        batch_size: batch size.
+        nb_classes: number of classes (for the one-hot labels).
+        device: where the images live and are augmented.
+    """
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, nb_classes: int, device: torch.device) -> None:
+        super().__init__(size=len(x), batch_size=batch_size)
+        self._x = torch.from_numpy(x).to(device)
+        self._y = np.eye(nb_classes, dtype=np.float32)[y]
+        self._order = np.random.permutation(len(x))
+        self._position = 0
+
+    def get_batch(self) -> tuple[np.ndarray, np.ndarray]:
+        """The next augmented batch (a new shuffle after each pass)."""
+        if self._position >= self.size - 1:
+            self._order, self._position = np.random.permutation(self.size), 0
+        index = self._order[self._position : self._position + self.batch_size]
+        self._position += self.batch_size
+        batch = random_crop_flip(self._x[torch.from_numpy(index).to(self._x.device)])
+        return batch.cpu().numpy(), self._y[index]
 
 
 @dataclass
@@ -81,6 +128,8 @@ class TrainedDefence:
         memory: peak memory while training.
         notes: settings of the recipe this defence could not follow.
         processes: how many processes trained it together (DistributedDataParallel under torchrun).
+        options: the defence's own options as trained (shared threat model, paper defaults, recipe overrides).
+        augmentation: what augmentation its batches got.
     """
 
     name: str
@@ -93,6 +142,8 @@ class TrainedDefence:
     memory: PeakMemory
     notes: list[str] = field(default_factory=list)
     processes: int = 1
+    options: dict[str, Any] = field(default_factory=dict)
+    augmentation: str = AUGMENTATION_NONE
 
     @property
     def train_seconds(self) -> float:
@@ -116,6 +167,9 @@ class TrainedDefence:
             **self.memory.to_dict(),
             "notes": list(self.notes),
             "processes": self.processes,
+            "options": dict(self.options),
+            "paper_defaults": paper_defaults_entry(self.name),
+            "augmentation": self.augmentation,
         }
 
 
@@ -169,8 +223,7 @@ def train_defence(
             raise ValueError(f"on_epoch_end works with the distillation defences "
                              f"({', '.join(DISTILLATION_TEACHERS)}), not with {name!r}")
         trainer.on_epoch_end = on_epoch_end
-    fit = _fit_distillation if isinstance(trainer, DistillationTrainer) else (
-        _fit_epochwise if name in EPOCHWISE else _fit_once)
+    fit = _fit_distillation if isinstance(trainer, DistillationTrainer) else _fit_epochwise
     with track_peak_memory(classifier.device) as memory:
         started = time.perf_counter()
         history, epoch_seconds, selection = fit(trainer, scheduler, recipe, data, progress=progress,
@@ -182,7 +235,8 @@ def train_defence(
     selected = int(history.meta.get("selected_epoch", len(epoch_seconds)))
     processes = distributed.world_size() if isinstance(trainer, DistillationTrainer) else 1
     return TrainedDefence(name, classifier, history, epoch_seconds, wall, selected, selection, memory,
-                          _notes(name, trainer, recipe), processes)
+                          _notes(name, trainer, recipe), processes, resolve_options(name, recipe),
+                          CROP_FLIP if recipe.schedule.augment else AUGMENTATION_NONE)
 
 
 def build_defence(
@@ -191,30 +245,26 @@ def build_defence(
     """The defence ``name`` around ``classifier`` with the recipe's threat model (and teachers and options)."""
     if name == PLAIN:
         return PlainTrainer(classifier)
-    threat = recipe.threat
-    options: dict[str, Any] = {"eps": threat.eps, "eps_step": threat.eps_step, "max_iter": threat.max_iter}
+    options = resolve_options(name, recipe)
     if name in DISTILLATION_TEACHERS:
         options.update(_distillation_options(name, recipe, teachers, progress))
-    return create_defence(name, classifier, **options)
+    try:
+        return create_defence(name, classifier, **options)
+    except TypeError as err:
+        raise ValueError(f"defence_options.{name}: {err}") from err
 
 
 def _distillation_options(
     name: str, recipe: Recipe, teachers: dict[str, PyTorchClassifier], progress: bool
 ) -> dict[str, Any]:
-    balancing = recipe.balancing
+    """What a distillation trainer takes besides its own options: teachers, augmentation, selection, display."""
     options: dict[str, Any] = {f"{role}_teacher": teachers[role] for role in DISTILLATION_TEACHERS[name]}
     options.update(
         augment=random_crop_flip if recipe.schedule.augment else None,
         amp=recipe.amp,
         select_by=recipe.schedule.select_by,
-        kl_scale=balancing.kl_scale,
         verbose=progress,
     )
-    if name == "bmtard":
-        options.update(temperature_lr=balancing.temperature_lr, weight_lr=balancing.weight_lr,
-                       t_min=balancing.t_min, t_max=balancing.t_max, t_init=balancing.t_init)
-    elif name == "mtard":
-        options.update(weight_lr=balancing.weight_lr)
     return options
 
 
@@ -239,14 +289,16 @@ def _fit_distillation(
 def _fit_epochwise(
     trainer: Trainer, scheduler: Any, recipe: Recipe, data: Dataset, *, progress: bool, **unused: Any
 ) -> tuple[History, list[float], str]:
-    """One ``fit`` call per epoch, the scheduler stepped after each, the best validation epoch kept."""
+    """One epoch per call, the scheduler stepped after each, the best validation epoch kept."""
     classifier, schedule = trainer.get_classifier(), recipe.schedule
     validation = _validation(data, recipe)
+    batches = AugmentedBatches(data.x_train, data.y_train, schedule.batch_size, classifier.nb_classes,
+                               classifier.device) if schedule.augment else None
     history, seconds, best = History(), [], None
-    for _ in trange(schedule.epochs, desc=type(trainer).__name__, disable=not progress):
+    for epoch in trange(schedule.epochs, desc=type(trainer).__name__, disable=not progress):
         synchronize(classifier.device)
         started = time.perf_counter()
-        trainer.fit(data.x_train, data.y_train, nb_epochs=1, batch_size=schedule.batch_size)
+        _train_one_epoch(trainer, data, schedule, epoch, batches)
         synchronize(classifier.device)
         seconds.append(time.perf_counter() - started)
         summary = {"lr": classifier.optimizer.param_groups[0]["lr"], "time_s": seconds[-1]}
@@ -266,21 +318,24 @@ def _fit_epochwise(
     return history, seconds, _selection_text(recipe, history)
 
 
-def _fit_once(
-    trainer: Trainer, scheduler: Any, recipe: Recipe, data: Dataset, *, progress: bool, **unused: Any
-) -> tuple[History, list[float], str]:
-    """All epochs in one ``fit`` call (the defence's own schedule); the last epoch is kept."""
-    device, epochs = trainer.get_classifier().device, recipe.schedule.epochs
-    synchronize(device)
-    started = time.perf_counter()
-    trainer.fit(data.x_train, data.y_train, nb_epochs=epochs, batch_size=recipe.schedule.batch_size)
-    synchronize(device)
-    seconds = time.perf_counter() - started
-    history = History()
-    history.end_epoch(epoch_span=epochs, time_s=seconds)
-    return history, [seconds / epochs] * epochs, (
-        "last epoch: trained in one fit call (its own schedule, or a defence not known to allow one call per "
-        "epoch), so no per-epoch checkpoint to select")
+def _train_one_epoch(trainer: Trainer, data: Dataset, schedule: Any, epoch: int,
+                     batches: AugmentedBatches | None) -> None:
+    """Epoch ``epoch`` of ``schedule.epochs``: ``fit_epoch`` when the trainer has it, else ``fit_generator`` on
+    augmented batches or ``fit`` for one epoch."""
+    if hasattr(trainer, "fit_epoch"):
+        trainer.fit_epoch(data.x_train, data.y_train, epoch=epoch, nb_epochs=schedule.epochs,
+                          batch_size=schedule.batch_size, augment=random_crop_flip if batches is not None else None)
+    elif batches is not None:
+        _generator_trainer(trainer).fit_generator(batches, nb_epochs=1)
+    else:
+        trainer.fit(data.x_train, data.y_train, nb_epochs=1, batch_size=schedule.batch_size)
+
+
+def _generator_trainer(trainer: Trainer) -> Any:
+    """The object whose ``fit_generator`` trains ``trainer``'s classifier: ART's Madry trainer keeps it in its
+    inner ``AdversarialTrainer``."""
+    inner = getattr(trainer, "trainer", None)
+    return inner if inner is not None and hasattr(inner, "fit_generator") else trainer
 
 
 def validation_accuracy(
@@ -314,14 +369,15 @@ def _selection_text(recipe: Recipe, history: History) -> str:
 
 
 def _notes(name: str, trainer: Trainer, recipe: Recipe) -> list[str]:
-    """Recipe settings a defence did not follow."""
+    """Recipe settings a defence did not follow, and how it was trained where that is not the common way."""
     notes = []
     if isinstance(trainer, DistillationTrainer):
         return notes
-    if recipe.schedule.augment:
-        notes.append(f"{name}: trained without crop/flip augmentation (ART trainers take arrays)")
-    if recipe.schedule.milestones and name not in EPOCHWISE:
-        notes.append(f"{name}: schedule.milestones not applied (the defence trains in one fit call)")
+    if name not in BUILT_IN_EPOCHWISE:
+        notes.append(f"{name}: trained one fit(nb_epochs=1) call per epoch for the per-epoch selection (a defence "
+                     "with a schedule of its own should offer fit_epoch)")
+    if recipe.schedule.milestones and name == "art-fbf":
+        notes.append(f"{name}: schedule.milestones not applied (FBF's own cyclic learning rate)")
     if recipe.amp:
         notes.append(f"{name}: trained without bf16 autocast")
     return notes

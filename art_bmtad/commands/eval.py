@@ -20,6 +20,7 @@ from art_bmtad.evaluation.settings import (
     DEFAULT_EPS,
     NORMS,
     AttackSettings,
+    check_reference_available,
     parse_budget,
 )
 from art_bmtad.run import add_overwrite_option
@@ -185,9 +186,7 @@ def run(args: argparse.Namespace) -> int:
     if args.out is not None:
         check_output_file(args.out, option="--out", overwrite=args.overwrite)  # before the evaluation, not after
     if args.autoattack_backend == "reference" and "autoattack" in args.attacks:
-        from art_bmtad.evaluation.reference_autoattack import check_available
-
-        check_available()
+        check_reference_available()
     report = _evaluate(args, setting, progress)
     print(report.to_markdown())
     if args.out is not None:

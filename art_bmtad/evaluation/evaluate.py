@@ -15,7 +15,13 @@ from art_bmtad.evaluation import autoattack as autoattack_module
 from art_bmtad.evaluation import estimate, sanity, suite
 from art_bmtad.evaluation.report import AttackResult, RobustnessReport, per_class_accuracy
 from art_bmtad.evaluation.runner import AttackRunner
-from art_bmtad.evaluation.settings import ATTACKS, AUTOATTACK_BACKENDS, AttackSettings, ThreatModel
+from art_bmtad.evaluation.settings import (
+    ATTACKS,
+    AUTOATTACK_BACKENDS,
+    AttackSettings,
+    ThreatModel,
+    check_reference_available,
+)
 from art_bmtad.validation import check_data
 
 logger = logging.getLogger(__name__)
@@ -168,9 +174,7 @@ def _check_backend(backend: str, variant: str, keys: list[str]) -> None:
     if backend == "reference" and "autoattack" in keys:
         if variant != "standard":
             raise ValueError(f"the reference backend runs the standard AutoAttack, not {variant!r}")
-        from art_bmtad.evaluation.reference_autoattack import check_available
-
-        check_available()
+        check_reference_available()
 
 
 def _worst_case(results: dict[str, AttackResult]) -> AttackResult:

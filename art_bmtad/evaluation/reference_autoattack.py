@@ -18,19 +18,8 @@ import torch
 
 from art_bmtad.evaluation.report import AttackResult
 from art_bmtad.evaluation.runner import AttackRunner
-from art_bmtad.evaluation.settings import SQUARE_P_INIT, AttackSettings
+from art_bmtad.evaluation.settings import SQUARE_P_INIT, AttackSettings, check_reference_available
 from art_bmtad.teachers import classifier_logits
-
-PACKAGE = "pyautoattack"
-INSTALL_HINT = "pip install 'art-bmtad[autoattack]' (the pyautoattack package)"
-
-
-def check_available() -> None:
-    """Raise ``ValueError`` naming the install command when the reference AutoAttack is not installed."""
-    import importlib.util
-
-    if importlib.util.find_spec(PACKAGE) is None:
-        raise ValueError(f"--autoattack-backend reference needs Croce & Hein's AutoAttack: {INSTALL_HINT}")
 
 
 def reference_autoattack(runner: AttackRunner, points: np.ndarray, settings: AttackSettings) -> AttackResult:
@@ -39,7 +28,7 @@ def reference_autoattack(runner: AttackRunner, points: np.ndarray, settings: Att
     Raises:
         ValueError: ``pyautoattack`` is not installed.
     """
-    check_available()
+    check_reference_available()
     parts: list[AttackResult] = []
     robust = points
     for key, label, perturb in _sub_attacks(runner, settings):

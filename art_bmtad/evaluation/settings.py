@@ -19,6 +19,19 @@ AUTOATTACK_BACKENDS = ("art", "reference")
 """Who runs AutoAttack: ``art``, the suite assembled from ART's attacks (:mod:`~.autoattack`), or ``reference``,
 Croce & Hein's own code as RobustBench runs it (the ``pyautoattack`` package, :mod:`~.reference_autoattack`)."""
 
+REFERENCE_PACKAGE = "pyautoattack"
+"""Croce & Hein's AutoAttack on PyPI (the optional extra ``autoattack``)."""
+
+
+def check_reference_available() -> None:
+    """Raise ``ValueError`` naming the install command when the reference AutoAttack is not installed."""
+    import importlib.util
+
+    if importlib.util.find_spec(REFERENCE_PACKAGE) is None:
+        raise ValueError("the reference AutoAttack backend needs Croce & Hein's code: pip install "
+                         f"'art-bmtad[autoattack]' (the {REFERENCE_PACKAGE} package)")
+
+
 NORMS = ("inf", "2")
 DEFAULT_EPS = {"inf": 8 / 255, "2": 0.5}
 
