@@ -627,9 +627,20 @@ def _check_teacher(key: str, teacher: TeacherRecipe) -> None:
         _check_model(f"{key}.model", teacher.model)
         return
     if teacher.checkpoint is not None:
-        path = Path(teacher.checkpoint).with_suffix(".safetensors")
-        if not (path.is_file() or Path(teacher.checkpoint).is_dir()):
-            raise ConfigError(f"{key}.checkpoint: no saved classifier at {teacher.checkpoint}")
+        from art_bmtad.models.zoo import WEIGHT_SUFFIXES
+
+        given = Path(teacher.checkpoint)
+        path = given if given.suffix in WEIGHT_SUFFIXES else given.with_suffix(".safetensors")
+        if not (path.is_file() or given.is_dir()):
+            hint = ""
+            if "/" in teacher.checkpoint and not given.suffix:  # perhaps a zoo model's name with a typo
+                from art_bmtad.registry import UnknownNameError, qualified_name
+
+                try:
+                    qualified_name(teacher.checkpoint)
+                except UnknownNameError as err:
+                    hint = f"; nor a model of an installed zoo: {err}"
+            raise ConfigError(f"{key}.checkpoint: no saved classifier at {teacher.checkpoint}{hint}")
         return
     _check_model(f"{key}.model", teacher.model)
     _one_of(f"{key}.kind", teacher.kind, TEACHER_KINDS)

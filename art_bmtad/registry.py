@@ -321,7 +321,7 @@ def _unknown_model(name: str, zoo_name: str | None) -> UnknownNameError:
     close = difflib.get_close_matches(qualified, candidates, n=5, cutoff=0.6)
     hint = f"; closest: {', '.join(close)}" if close else ""
     prefix, sep, _ = name.partition("/")
-    if sep and zoo_name is None and prefix not in _collect("models"):
+    if sep and zoo_name is None and not close and prefix not in _collect("models"):
         hint += (f"; no zoo {prefix!r} is installed: install its plugin (`pip install -e adapters/{prefix}` in a "
                  f"source checkout, or `pip install art-bmtad-{prefix}`)")
     zoos = ", ".join(sorted(_collect(ZOOS))) or "(none)"

@@ -100,7 +100,10 @@ def test_qualified_bare_and_registered_names_resolve():
 @pytest.mark.parametrize(("name", "expected"), [
     ("tiny/mpl", r"unknown model 'tiny/mpl'; closest: tiny/mlp"),
     ("test_resnt", r"unknown model 'test_resnt'; closest: timm/test_resnet"),
-    ("tinny/mlp", r"closest: tiny/mlp.*no zoo 'tinny' is installed.*pip install -e adapters/tinny"),
+    ("tinny/mlp", r"unknown model 'tinny/mlp'; closest: tiny/mlp, tiny/mlp_wide; zoos: "),
+    ("robustbench/Zhang2019Theoretically", r"; no zoo 'robustbench' is installed: install its plugin \(`pip install "
+                                           r"-e adapters/robustbench` in a source checkout, or `pip install "
+                                           r"art-bmtad-robustbench`\)"),
 ])
 def test_an_unknown_name_lists_close_matches_and_the_zoos(name, expected):
     with pytest.raises(UnknownNameError, match=expected) as raised:
@@ -263,6 +266,15 @@ def test_a_format_1_sidecar_still_loads_with_its_cifar_stem(tmp_path):
 
 
 # ----------------------------------------------------------------------------- recipes and the CLI
+
+
+def test_a_mistyped_zoo_teacher_is_named_with_its_closest_models(tmp_path):
+    with pytest.raises(ConfigError, match=r"teachers.robust.checkpoint: no saved classifier at tiny/mpl; nor a model "
+                                          r"of an installed zoo: unknown model 'tiny/mpl'; closest: tiny/mlp"):
+        load_recipe("smoke", None, {"teachers.robust.checkpoint": "tiny/mpl"})
+    (tmp_path / "t.json").write_text("{}")
+    (tmp_path / "t.pth").write_bytes(b"")
+    assert load_recipe("smoke", None, {"teachers.robust.checkpoint": str(tmp_path / "t.pth")})  # .pth + sidecar
 
 
 def test_recipe_model_names_go_through_the_registry(tmp_path):

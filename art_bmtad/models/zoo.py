@@ -18,6 +18,11 @@ if TYPE_CHECKING:
     from torch import nn
 
 
+WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin", ".ckpt")
+"""Weight files that :mod:`art_bmtad.checkpoints` reads; a ``weights`` path with one of these suffixes names a file,
+any other path a folder (a zoo's root folder)."""
+
+
 class MissingWeightsError(FileNotFoundError):
     """A zoo model was asked for with its pretrained weights, and the file is not where the zoo keeps it.
 

@@ -8,12 +8,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
-from art_bmtad.models.zoo import MissingWeightsError, ModelCfg
+from art_bmtad.models.zoo import WEIGHT_SUFFIXES, MissingWeightsError, ModelCfg
 
 HUB_FILES = ("model.safetensors", "pytorch_model.bin")
 """What timm publishes in a Hugging Face repository, in the order timm itself prefers them."""
-WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin", ".ckpt")
-"""A ``weights`` path with one of these suffixes is a weight file; any other is a Hugging Face cache folder."""
 REFUSED_KWARGS = ("checkpoint_path", "pretrained_cfg", "pretrained_cfg_overlay")
 """timm options that would load weights outside art-bmtad's safe loader."""
 DATASET_TAGS = (("in22k", "imagenet-22k"), ("in21k", "imagenet-21k"), ("in12k", "imagenet-12k"), ("in1k", "imagenet"))
