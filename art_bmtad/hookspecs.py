@@ -46,11 +46,12 @@ def art_bmtad_register_defences(register: Callable[[str, DefenceFactory], None])
 
 @hookspec
 def art_bmtad_register_models(register: Callable[[str, ModelFactory], None]) -> None:
-    """Register model constructors (model zoos, adapters).
+    """Register single models by name (a whole model zoo registers through ``art_bmtad_register_zoos``).
 
-    Call ``register(name, factory)`` once per model family. ``factory(**kwargs)`` returns a
-    ``torch.nn.Module`` taking inputs in [0, 1] (normalisation inside the module) or a ready ART
-    ``PyTorchClassifier``.
+    Call ``register(name, factory)`` once per model. ``factory(**kwargs)`` returns a ``torch.nn.Module``
+    (or a ready ART ``PyTorchClassifier``, which only ``create_model`` passes through); the front door
+    (:func:`art_bmtad.models.classifier.create_classifier`) calls it with the user's model options only and
+    puts the dataset's normalisation in the classifier. The name is then accepted wherever a model is named.
 
     Args:
         register: ``register(name: str, factory)``; the first plugin to register a name keeps it.
