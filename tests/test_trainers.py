@@ -418,3 +418,45 @@ def test_bad_students_and_teachers():
         Teacher("resnet18")
     with pytest.raises(ValueError, match="at least one teacher"):
         AdversarialTrainerBMTARDPyTorch(make_classifier(TinyConvNet()))
+
+
+# ----------------------------------------------------------------------------- the attack's bare path
+@pytest.mark.parametrize("view, random_init", [("student", False), ("train-mode", True), ("sum-loss", False)])
+def test_bare_pgd_loop_equals_arts_own_iterations_bit_for_bit(digits, view, random_init):
+    """The default attack runs ART's Linf PGD as a bare autograd.grad loop; its output is ART's, to the bit."""
+    import art_bmtad.adversarial as adversarial
+    from art_bmtad.adversarial import AdversarialBatch, gradient_view, pgd_linf
+
+    torch.manual_seed(0)
+    student = make_classifier(TinyConvNet(), preprocessing=(0.5, 0.25))
+    estimator = {"student": student, "train-mode": gradient_view(student, training_mode=True),
+                 "sum-loss": gradient_view(student, loss=torch.nn.CrossEntropyLoss(reduction="sum"))}[view]
+    attack = AdversarialBatch(pgd_linf(estimator, 0.1, 0.01, 10, random_init=random_init), gaussian_start=0.001)
+    x, y = torch.from_numpy(digits[0][:64]), torch.from_numpy(digits[1][:64])
+    labels = torch.nn.functional.one_hot(y, 10).float()
+    outputs = []
+    for bare in (True, False):
+        adversarial_bare = adversarial._bare_pgd_applies
+        if not bare:
+            adversarial._bare_pgd_applies = lambda pgd: False
+        try:
+            torch.manual_seed(1)
+            np.random.seed(1)
+            outputs.append(attack(x, labels))
+        finally:
+            adversarial._bare_pgd_applies = adversarial_bare
+    assert adversarial._bare_pgd_applies(attack._pgd)
+    assert torch.equal(outputs[0], outputs[1])
+    assert (outputs[0] - x).abs().max().item() == pytest.approx(0.1, abs=1e-6)  # the attack did move to the budget
+
+
+def test_attacks_outside_the_bare_path_run_arts_own_iteration():
+    from art.attacks.evasion import ProjectedGradientDescentPyTorch
+
+    from art_bmtad.adversarial import _bare_pgd_applies, pgd_linf
+
+    student = make_classifier(TinyConvNet())
+    assert _bare_pgd_applies(pgd_linf(student, 0.1, 0.01, 3))
+    for options in ({"norm": 2}, {"targeted": True}, {"decay": 0.9}):
+        pgd = ProjectedGradientDescentPyTorch(student, **{"eps": 0.1, "eps_step": 0.01, "max_iter": 3, **options})
+        assert not _bare_pgd_applies(pgd), options
