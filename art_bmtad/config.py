@@ -153,12 +153,15 @@ class TeachersConfig:
         cache_dir: teacher cache; ``null``: ``$ART_BMTAD_CACHE/teachers``, else ``~/.cache/art-bmtad/teachers``.
         weights_dir: where pretrained teachers' weight files are (a zoo's root folder, in the zoo's own layout);
             ``null``: each zoo's default folder.
+        download: let the zoos of pretrained teachers fetch missing weight files through their own download path
+            (needs a network); otherwise a missing file stops the run before any work.
     """
 
     robust: TeacherRecipe = field(default_factory=lambda: TeacherRecipe(kind="madry"))
     clean: TeacherRecipe = field(default_factory=TeacherRecipe)
     cache_dir: str | None = None
     weights_dir: str | None = None
+    download: bool = False
 
 
 @dataclass
@@ -611,13 +614,16 @@ def check_pretrained_teachers(recipe: Recipe, roles: Sequence[str]) -> None:
     """
     from art_bmtad.registry import find_weights
 
+    if recipe.teachers.download:
+        return  # the zoos fetch what is missing when the teachers are built
     for role in roles:
         teacher: TeacherRecipe = getattr(recipe.teachers, role)
         if teacher.pretrained:
             try:
                 find_weights(teacher.model, recipe.teachers.weights_dir)
             except (FileNotFoundError, ValueError) as err:
-                raise ConfigError(f"teachers.{role}.model: {err}") from None
+                raise ConfigError(f"teachers.{role}.model: {err} (art-bmtad: --download-weights, or teachers.download: "
+                                  "true in a recipe, lets the zoo fetch it)") from None
 
 
 def _check_teacher(key: str, teacher: TeacherRecipe) -> None:

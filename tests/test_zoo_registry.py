@@ -45,12 +45,16 @@ def _find_weights(model: str, weights: str | Path | None = None) -> Path:
     return path
 
 
-def _create(model: str, *, pretrained=False, weights=None, num_classes=None, input_size=None, width=16):
+def _create(model: str, *, pretrained=False, weights=None, num_classes=None, input_size=None, width=16,
+            download=False):
     if input_size is not None:
         raise ValueError(f"tiny/{model} takes 1x8x8 inputs, not {input_size}")
     module = _tiny_mlp(width, num_classes or 10)
     if pretrained:
         from art_bmtad.checkpoints import load_weights
+
+        if download:  # the zoo's own download path: here, published weights of seed 0
+            _write_tiny_weights(Path(weights or "weights"))
 
         load_weights(module, _find_weights(model, weights))
     return module
@@ -192,6 +196,17 @@ def test_pretrained_weights_of_other_classes_are_refused_and_missing_ones_named(
                                                                     mean=(0.5,), std=(0.25,)), pretrained=True)
     with pytest.raises(MissingWeightsError, match=f"folder {tmp_path / 'elsewhere'}"):
         create_classifier("tiny/mlp", dataset="digits", pretrained=True, weights=tmp_path / "elsewhere")
+
+
+def test_download_is_asked_for_explicitly_and_goes_through_the_zoo(tmp_path):
+    with pytest.raises(ValueError, match="download=True fetches published weights: it needs pretrained=True"):
+        create_classifier("tiny/mlp", dataset="digits", download=True)
+    classifier = create_classifier("tiny/mlp", dataset="digits", pretrained=True, download=True, weights=tmp_path)
+    assert (tmp_path / "tiny_mlp.safetensors").is_file() and "download" not in model_spec(classifier).model_kwargs
+    assert torch.equal(classifier.model[1].weight, _write_tiny_weights(tmp_path / "again")["1.weight"])
+    recipe = load_recipe("smoke", None, {"teachers.robust.model": "tiny/mlp", "teachers.robust.pretrained": True,
+                                         "teachers.weights_dir": str(tmp_path / "empty"), "teachers.download": True})
+    check_pretrained_teachers(recipe, ["robust"])  # the zoo will fetch it: no early stop
 
 
 def test_a_zoo_refusing_the_data_shape_is_a_value_error():

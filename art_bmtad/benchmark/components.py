@@ -154,7 +154,8 @@ def _prepare_teachers(
         started = time.perf_counter()
         if teacher.pretrained:
             classifier = create_classifier(teacher.model, dataset=data, pretrained=True,
-                                           weights=recipe.teachers.weights_dir, device=device or recipe.device)
+                                           weights=recipe.teachers.weights_dir, download=recipe.teachers.download,
+                                           device=device or recipe.device)
             classifier.model.eval()
             check_fits_data(classifier, data, f"teacher {role} ({teacher.model}, published weights)")
             row = {"source": "pretrained", "path": str(find_weights(teacher.model, recipe.teachers.weights_dir)),

@@ -72,7 +72,7 @@ SHORTCUTS: dict[str, tuple[str, Any, str, str]] = {
     **DEVICE_OPTIONS,
 }
 """Options that set one recipe key each; ``--set`` reaches every other key."""
-FLAGS = {"download": "data.download"}
+FLAGS = {"download": "data.download", "download_weights": "teachers.download"}
 """Flag options that set a recipe key to true."""
 
 PRESET_HELP = ", ".join(PRESETS)
@@ -136,6 +136,9 @@ def add_recipe_options(parser: argparse.ArgumentParser) -> None:
     shortcuts = parser.add_argument_group("shortcuts", "each sets one recipe key (shown in brackets)")
     _add(shortcuts, {dest: option for dest, option in SHORTCUTS.items()
                      if dest not in DATA_OPTIONS and dest not in DEVICE_OPTIONS}, recipe_keys=True)
+    shortcuts.add_argument("--download-weights", action="store_const", const=True, default=None,
+                           help="let the zoos of pretrained teachers (--robust-teacher ZOO/MODEL) download missing "
+                                "weight files through their own download path (needs a network) [teachers.download]")
     add_quiet_option(parser)
 
 

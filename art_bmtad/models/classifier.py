@@ -45,6 +45,7 @@ def create_classifier(
     std: tuple[float, ...] | None = None,
     pretrained: bool = False,
     weights: str | Path | None = None,
+    download: bool = False,
     lr: float = 0.1,
     momentum: float = 0.9,
     weight_decay: float = 5e-4,
@@ -68,6 +69,8 @@ def create_classifier(
         std: per-channel standard deviation of that normalisation.
         pretrained: load the zoo's published weights from its local layout (never downloaded here).
         weights: the weight file or the zoo's root folder (default: the zoo's own folder).
+        download: with ``pretrained``, let the zoo fetch a missing weight file through its own download path
+            (needs a network; not recorded in the spec).
         lr: learning rate of the default SGD optimizer.
         momentum: momentum of the default SGD optimizer.
         weight_decay: weight decay of the default SGD optimizer.
@@ -91,6 +94,8 @@ def create_classifier(
             whose classes differ from the dataset's.
     """
     model_kwargs = {key: value for key, value in model_kwargs.items() if value is not None}
+    if download and not pretrained:
+        raise ValueError("download=True fetches published weights: it needs pretrained=True")
     if isinstance(model, nn.Module):
         if model_kwargs or pretrained or weights is not None:
             given = sorted(model_kwargs) + ["pretrained"] * pretrained + ["weights"] * (weights is not None)
@@ -102,7 +107,7 @@ def create_classifier(
     zoo_first = pretrained if zoo_normalisation is None else zoo_normalisation
     spec = resolve_spec(name, cfg, _preset_of(dataset), num_classes, input_size, mean, std, pretrained, model_kwargs,
                         zoo_first=zoo_first)
-    module = model if name is None else _build(spec, cfg, pretrained, weights)
+    module = model if name is None else _build(spec, cfg, pretrained, weights, download)
     if channels_last:
         module = module.to(memory_format=torch.channels_last)
     setattr(module, SPEC_ATTRIBUTE, spec)
@@ -177,12 +182,13 @@ def resolve_spec(
     )
 
 
-def _build(spec: ModelSpec, cfg: ModelCfg, pretrained: bool, weights: str | Path | None) -> nn.Module:
+def _build(spec: ModelSpec, cfg: ModelCfg, pretrained: bool, weights: str | Path | None, download: bool) -> nn.Module:
     """The module of a registry name: a zoo's ``create`` (with classes, input size and weights) or a single
     model's factory (with ``model_kwargs`` only)."""
     options = dict(spec.model_kwargs)
     if not registry.is_single_model(spec.name):
-        options.update(num_classes=spec.num_classes, pretrained=pretrained or None, weights=weights)
+        options.update(num_classes=spec.num_classes, pretrained=pretrained or None, weights=weights,
+                       download=download or None)
         if cfg.input_size is None or tuple(cfg.input_size) != spec.input_shape:
             options["input_size"] = spec.input_shape
     elif pretrained or weights is not None:

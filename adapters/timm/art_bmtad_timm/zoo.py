@@ -95,6 +95,7 @@ def create(
     num_classes: int | None = None,
     input_size: tuple[int, int, int] | None = None,
     cifar_stem: bool = False,
+    download: bool = False,
     **kwargs: Any,
 ) -> Any:
     """``timm.create_model`` with art-bmtad's conventions.
@@ -107,6 +108,8 @@ def create(
         num_classes: classes (default: timm's).
         input_size: (C, H, W) of the data: sets ``in_chans`` and, for fixed-size models such as ViTs, ``img_size``.
         cifar_stem: apply :func:`art_bmtad_timm.stem.apply_cifar_stem` (ResNet family; after any weights load).
+        download: with ``pretrained``, fetch a missing file from the Hugging Face hub into the cache folder first
+            (``huggingface_hub.hf_hub_download``; needs a network).
         **kwargs: other ``timm.create_model`` options (e.g. ``drop_rate``).
 
     Returns:
@@ -133,6 +136,8 @@ def create(
     if num_classes is not None:
         kwargs["num_classes"] = num_classes
     if pretrained:
+        if download:
+            _download(model, weights)
         state = load_state_dict(find_weights(model, weights))
         kwargs["pretrained_cfg_overlay"] = {"source": "", "state_dict": state}
     module = timm.create_model(model, pretrained=pretrained, **kwargs)
@@ -141,6 +146,20 @@ def create(
 
         apply_cifar_stem(module)
     return module
+
+
+def _download(model: str, weights: str | Path | None) -> None:
+    """Fetch ``model``'s published file into the Hugging Face cache unless :func:`find_weights` finds it."""
+    import timm
+    from huggingface_hub import hf_hub_download
+
+    try:
+        find_weights(model, weights)
+    except MissingWeightsError:
+        cfg = timm.models.get_pretrained_cfg(model)
+        if cfg is None or not cfg.hf_hub_id or (weights is not None and Path(weights).suffix in WEIGHT_SUFFIXES):
+            raise
+        hf_hub_download(cfg.hf_hub_id, cfg.hf_hub_filename or HUB_FILES[0], cache_dir=weights)
 
 
 def _hub_folder(repo_id: str, cache_dir: str | Path | None) -> Path:
