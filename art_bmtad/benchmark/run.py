@@ -105,8 +105,8 @@ def _run(recipe: Recipe, folder: RunFolder, *, progress: bool, device: str | tor
     for name in tqdm(recipe.defences, desc="defences", disable=not progress):
         trained = trained_together.pop(name, None) or _train(name, recipe, data, teachers, device, progress)
         entry, report = _evaluate_defence(trained, data, recipe, run_dir)
-        entry["deployment"] = deployment_figures(entry, results["teachers"], teachers_needed([name]))
         entry["training_cost"] = training_cost(entry["train_seconds"], results["teachers"], teachers_needed([name]))
+        entry["deployment"] = deployment_figures(entry, results["teachers"], teachers_needed([name]))
         results["defences"].append(entry)
         results.setdefault("evaluation", evaluation_summary(report))
         results["wall_seconds"] = time.perf_counter() - started

@@ -11,9 +11,10 @@ Derived figures:
   percentage points divided by the median latency of one image (batch 1) in ms: more is better.
 * ``payback_images``: for a defence distilled from teachers, the images it must serve before the teachers' one-off
   training time is paid back by its lower per-image time (at the benchmark's batch size) compared with serving
-  the robust teacher itself: ``teacher training seconds / (teacher s/image - student s/image)``. ``None`` when the
-  teachers' training was not timed in this run (loaded from the cache, a checkpoint or published weights), or when
-  the student is not clearly faster (its third-quartile latency is not below the teacher's first quartile).
+  the robust teacher itself: ``teacher training seconds / (teacher s/image - student s/image)``, the teachers'
+  seconds being the defence's ``training_cost`` (:func:`art_bmtad.benchmark.results.training_cost`). ``None`` when
+  a teacher's training time is unknown (a checkpoint, published weights, an old cache entry), or when the student
+  is not clearly faster (its third-quartile latency is not below the teacher's first quartile).
 """
 from __future__ import annotations
 
@@ -22,7 +23,6 @@ from typing import Any, Sequence
 
 LATENCY_FILE = "accuracy_latency.png"
 DASH = "–"
-TRAINED_HERE = "trained"
 
 
 def deployment_figures(defence: dict[str, Any], teachers: Sequence[dict[str, Any]],
@@ -30,8 +30,8 @@ def deployment_figures(defence: dict[str, Any], teachers: Sequence[dict[str, Any
     """The derived figures of one defence entry (see the module docstring).
 
     Args:
-        defence: the defence's ``results.json`` entry, with ``accuracy`` and ``inference``.
-        teachers: the teacher entries of the run, with ``role``, ``source``, ``prepare_seconds``, ``inference``.
+        defence: the defence's ``results.json`` entry, with ``accuracy``, ``inference`` and ``training_cost``.
+        teachers: the teacher entries of the run, with ``role`` and ``inference``.
         teacher_roles: the roles of the teachers this defence was distilled from (empty for ART's trainers).
 
     Returns:
@@ -47,8 +47,7 @@ def deployment_figures(defence: dict[str, Any], teachers: Sequence[dict[str, Any
     student_timing, teacher_timing = cost["timings"][-1], robust_teacher["inference"]["timings"][-1]
     saving = (teacher_timing["median_ms"] - student_timing["median_ms"]) / student_timing["batch_size"]
     figures["saving_ms_per_image"] = saving
-    if all(teacher["source"] == TRAINED_HERE for teacher in used):
-        figures["teacher_seconds"] = sum(teacher["prepare_seconds"] for teacher in used)
+    figures["teacher_seconds"] = defence.get("training_cost", {}).get("teacher_seconds")
     if figures["teacher_seconds"] is not None and student_timing["q3_ms"] < teacher_timing["q1_ms"]:
         figures["payback_images"] = figures["teacher_seconds"] / (saving / 1e3)
     return figures
@@ -101,8 +100,7 @@ def cost_footnote(results: dict[str, Any]) -> str | None:
             f"{first['device']} with {first['threads']} threads) of each model at inference. Rob %/ms: robust "
             "accuracy (AutoAttack, for teachers PGD-20) per ms of batch-1 latency. Payback images: images a distilled "
             "student must serve before the teachers' training time is paid back by its lower per-image time than the "
-            "robust teacher's (– when the teachers were not trained in this run or the student is not clearly "
-            "faster).")
+            "robust teacher's (– when a teacher's training time is unknown or the student is not clearly faster).")
 
 
 def plot_accuracy_latency(results: dict[str, Any], path: Path) -> Path | None:
