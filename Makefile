@@ -23,7 +23,7 @@ demo: $(STAMP)
 	$(VENV)/bin/art-bmtad bench --preset smoke --out runs/demo
 
 bench-speed: $(STAMP)
-	$(PY) benchmarks/epoch_speed.py --n 256 --batch-size 128 --repeats 4
+	$(PY) benchmarks/epoch_speed.py --n 256 --batch-size 128 --repeats 3 --methods bmtard-hand,bmtard,plain
 
 clean:
 	rm -rf $(VENV) build *.egg-info adapters/*/*.egg-info
