@@ -7,13 +7,18 @@ import json
 from pathlib import Path
 
 import matplotlib.image
+import numpy as np
 import pytest
+import torch
 
 from art_bmtad import cli
 from art_bmtad.benchmark import read_results, train_defence
 from art_bmtad.benchmark.components import build_student, load_data
-from art_bmtad.benchmark.training import build_defence
-from art_bmtad.config import DEFAULT_DEFENCES, load_recipe
+from art_bmtad.benchmark.defence_options import resolve_options
+from art_bmtad.benchmark.plots import binomial_error
+from art_bmtad.benchmark.training import AugmentedBatches, build_defence
+from art_bmtad.plugins.fbf import cyclic_lr
+from art_bmtad.config import DEFAULT_DEFENCES, ConfigError, load_recipe
 from tests.conftest import TINY_BENCH as TINY
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -97,12 +102,12 @@ def test_report_of_a_folder_without_results_is_an_error(tmp_path, capsys) -> Non
     assert "no results.json" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize(("name", "selection"), [("plain", "validation split"), ("art-fbf", "last epoch")])
-def test_art_style_defences_select_per_epoch_or_say_they_keep_the_last(name, selection, tmp_path_factory) -> None:
+@pytest.mark.parametrize("name", ["plain", "art-fbf"])
+def test_art_style_defences_and_fbf_select_their_epoch_on_the_validation_split(name, tmp_path_factory) -> None:
     recipe = load_recipe("smoke", overrides={"data.n_train": 300, "schedule.epochs": 2, "defences": [name],
                                              "teachers.cache_dir": str(teacher_cache(tmp_path_factory))})
     trained = train_defence(name, recipe, load_data(recipe), {}, progress=False)
-    assert selection in trained.selection
+    assert "validation split" in trained.selection and not trained.notes
     assert len(trained.epoch_seconds) == 2 and trained.train_seconds > 0
     assert 1 <= trained.selected_epoch <= 2 and not trained.classifier.model.training
 
@@ -116,3 +121,53 @@ def test_the_recipe_balancing_options_reach_every_distillation_defence(name) -> 
     assert trainer.kl_scale == 10.0
     if name == "bmtard":
         assert trainer.entropy_balance.t_min == 0.5
+
+
+def test_results_record_each_defences_options_paper_defaults_augmentation_and_cost(smoke_run) -> None:
+    results = read_results(smoke_run[0])
+    defences = {d["name"]: d for d in results["defences"]}
+    trades = defences["art-trades"]
+    assert trades["options"] == {"eps": 0.1, "eps_step": 0.025, "max_iter": 5, "beta": 6.0}
+    assert trades["paper_defaults"]["options"] == {"beta": 6.0} and "Zhang" in trades["paper_defaults"]["reference"]
+    assert defences["bmtard"]["options"]["kl_scale"] == 10.0  # the preset's, over the paper's 1
+    assert defences["bmtard"]["paper_defaults"]["options"]["kl_scale"] == 1.0
+    assert {d["augmentation"] for d in results["defences"]} == {"none"}
+    teachers = sum(t["train_seconds"] for t in results["teachers"])
+    cost = defences["bmtard"]["training_cost"]
+    assert cost["teacher_seconds"] == pytest.approx(teachers)
+    assert cost["total_seconds"] == pytest.approx(defences["bmtard"]["train_seconds"] + teachers)
+    assert defences["art-madry-pgd"]["training_cost"]["teacher_seconds"] == 0
+    assert results["evaluation"]["labels"]["autoattack"] == "AutoAttack (art, APGD 3 steps, 3 targets, Square 10 queries)"
+    assert "| Teachers s | Total s |" in smoke_run[1]
+
+
+def test_defence_options_override_the_paper_defaults_and_unknown_ones_are_refused() -> None:
+    recipe = load_recipe("smoke", overrides={"data.n_train": 100, "defence_options": {"art-trades": {"beta": 3.0},
+                                                                                      "art-fbf": {"eps_step": 0.05}}})
+    data = load_data(recipe)
+    assert build_defence("art-trades", build_student(recipe, data), recipe, {}, progress=False)._beta == 3.0
+    assert build_defence("art-fbf", build_student(recipe, data), recipe, {}, progress=False).eps_step == 0.05
+    assert resolve_options("art-fbf", load_recipe("smoke"))["eps_step"] == pytest.approx(1.25 * 0.1)
+    with pytest.raises(ConfigError, match=r"defence_options.art-awp.beta2: not an option of art-awp; allowed: mode"):
+        load_recipe("smoke", overrides={"defence_options": {"art-awp": {"beta2": 1}}})
+
+
+def test_augmented_batches_cover_one_pass_per_epoch_with_one_hot_labels() -> None:
+    x = np.random.default_rng(0).random((10, 1, 8, 8), dtype=np.float32)
+    batches = AugmentedBatches(x, np.arange(10) % 3, batch_size=4, nb_classes=3, device=torch.device("cpu"))
+    sizes = [len(batches.get_batch()[0]) for _ in range(3)]  # ART asks for ceil(10 / 4) = 3 batches per epoch
+    assert sizes == [4, 4, 2]
+    images, labels = batches.get_batch()
+    assert images.shape == (4, 1, 8, 8) and labels.shape == (4, 3) and (labels.sum(axis=1) == 1).all()
+
+
+def test_fbf_cyclic_rate_and_the_same_augmentation_reach_art_trainers(tmp_path_factory) -> None:
+    assert [cyclic_lr(t, 5) for t in (0, 1, 2, 3.5, 5)] == pytest.approx([0, 0.105, 0.21, 0.105, 0])
+    recipe = load_recipe("smoke", overrides={"data.n_train": 200, "schedule.epochs": 1, "schedule.augment": True,
+                                             "teachers.cache_dir": str(teacher_cache(tmp_path_factory))})
+    trained = train_defence("art-fbf", recipe, load_data(recipe), {}, progress=False)
+    assert trained.augmentation.startswith("random crop") and trained.summary()["augmentation"] == trained.augmentation
+
+
+def test_binomial_error_bars() -> None:
+    assert binomial_error(0.5, 100) == pytest.approx(0.05) and binomial_error(1.0, 100) == 0.0

@@ -38,9 +38,78 @@ def test_help_explains_every_option(command: str, capsys) -> None:
     text = capsys.readouterr().out
     assert text.startswith("usage: art-bmtad")
     for action in subparsers()[command]._actions:
+        if action.help == argparse.SUPPRESS:  # an earlier spelling kept as an alias (teachers --dataset, --root)
+            continue
         assert action.help, f"{command}: option {action.option_strings or action.dest} has no help"
         for option in action.option_strings:
             assert option in text
+
+
+VOCABULARY_COMMANDS = ["train", "bench", "teachers", "eval", "tune"]
+"""The commands that load data and train or evaluate (``cost`` and ``export`` take a model or run positionally)."""
+SHARED = ["--data", "npz", "--data-path", "data/cifar10.npz", "--n-train", "40", "--n-test", "20", "--val-size", "8",
+          "--download", "--model", "resnet18", "--device", "cpu", "--threads", "1", "--out", "out", "--quiet"]
+
+
+@pytest.mark.parametrize("command", VOCABULARY_COMMANDS)
+def test_every_command_takes_the_shared_options_under_the_same_names(command: str) -> None:
+    if command not in subparsers():
+        pytest.skip(f"{command} is not in this checkout yet")
+    args = cli.build_parser().parse_args([command, *SHARED])
+    assert (args.data, args.data_path, args.n_train, args.n_test, args.val_size) == (
+        "npz", "data/cifar10.npz", 40, 20, 8)
+    assert (args.download, args.device, args.threads, args.quiet, str(args.out)) == (True, "cpu", 1, True, "out")
+    assert str(args.model) == "resnet18"
+
+
+@pytest.mark.parametrize("command", [name for name in ("train", "bench", "tune") if name in cli.COMMANDS])
+def test_the_shared_options_set_the_recipe_keys(command: str) -> None:
+    from art_bmtad.commands.recipe_options import recipe_from_args
+
+    args = cli.build_parser().parse_args([command, *SHARED[:-3], "--out", "o", "--set", "data.source=digits"])
+    recipe = recipe_from_args(args)
+    assert (recipe.data.path, recipe.data.n_train, recipe.data.n_test, recipe.data.val_size, recipe.data.download) == (
+        "data/cifar10.npz", 40, 20, 8, True)
+    assert (recipe.student.model, recipe.device, recipe.threads) == ("resnet18", "cpu", 1)
+
+
+def test_quiet_after_the_command_and_before_it_both_count() -> None:
+    parser = cli.build_parser()
+    assert parser.parse_args(["--quiet", "report", "r"]).quiet
+    assert parser.parse_args(["eval", "--model", "m", "--quiet"]).quiet
+    assert not parser.parse_args(["eval", "--model", "m"]).quiet
+
+
+def test_quiet_silences_arts_own_progress_bars(capfd) -> None:
+    """ART's trainers draw tqdm bars with no switch of their own; ``--quiet`` (and a non-terminal) hides them."""
+    from art.defences.trainer import AdversarialTrainerMadryPGD
+    from art.estimators.classification import PyTorchClassifier
+
+    from art_bmtad.commands.recipe_options import quiet_or_progress
+    from art_bmtad.progress import restore_progress
+
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 2))
+    classifier = PyTorchClassifier(model, loss=torch.nn.CrossEntropyLoss(), input_shape=(4,), nb_classes=2,
+                                   optimizer=torch.optim.SGD(model.parameters(), lr=0.1), clip_values=(0.0, 1.0))
+    x, y = torch.rand(8, 4).numpy(), (torch.arange(8) % 2).numpy()
+
+    def art_bar_drawn() -> bool:
+        AdversarialTrainerMadryPGD(classifier, nb_epochs=1, eps=0.1, eps_step=0.05, max_iter=2).fit(x, y)
+        return "Adversarial training epochs" in capfd.readouterr().err
+
+    try:
+        assert art_bar_drawn()  # plain tqdm draws even into a pipe
+        assert quiet_or_progress(argparse.Namespace(quiet=True)) is False and not art_bar_drawn()
+        assert quiet_or_progress(argparse.Namespace(quiet=False)) is True and not art_bar_drawn()  # not a terminal
+    finally:
+        restore_progress()
+    assert art_bar_drawn()
+
+
+def test_top_level_version(capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["--version"])
+    assert exit_info.value.code == 0 and capsys.readouterr().out.startswith("art-bmtad ")
 
 
 def test_top_level_help_lists_the_commands_and_quiet(capsys) -> None:
@@ -65,6 +134,34 @@ def test_train_leaves_student_history_and_resolved_recipe(trained_run: Path) -> 
         assert (trained_run / name).is_file(), name
     recipe = load_recipe(config_file=trained_run / "config.yaml")
     assert recipe.defences == ["bmtard"] and recipe.schedule.epochs == 1 and recipe.data.n_train == 300
+
+
+def test_eval_takes_the_runs_threat_model_and_data_and_says_where_each_came_from(trained_run: Path, tmp_path,
+                                                                                caplog) -> None:
+    out = tmp_path / "eval.json"
+    with caplog.at_level("INFO"):
+        code = cli.main(["eval", "--model", str(trained_run), "--n-examples", "20", "--attacks", "fgsm,autoattack",
+                         "--autoattack-budget", "fast", "--no-sanity-checks", "--out", str(out)])
+    assert code == 0
+    report = json.loads(out.read_text())
+    assert report["threat_model"]["eps"] == pytest.approx(0.1)  # the smoke preset's, not 8/255
+    assert report["origins"]["eps"] == "run config.yaml (threat.eps)"
+    assert report["origins"]["data"] == "run config.yaml (data.source)" and report["origins"]["n_train"] == (
+        "run config.yaml (data.n_train)")
+    assert report["origins"]["normalisation"].startswith("saved classifier (mean (")
+    assert (report["autoattack_backend"], report["autoattack_budget"]) == ("art", "fast")
+    messages = [record.getMessage() for record in caplog.records]
+    estimate = next(i for i, m in enumerate(messages) if m.startswith("estimated time"))
+    before_autoattack = next(i for i, m in enumerate(messages) if m.startswith("AutoAttack (art backend, fast budget)"))
+    assert estimate < next(i for i, m in enumerate(messages) if m.startswith("FGSM:")) < before_autoattack
+
+
+def test_eval_options_override_the_run(trained_run: Path, tmp_path) -> None:
+    out = tmp_path / "eval.json"
+    assert cli.main(["--quiet", "eval", "--model", str(trained_run), "--eps", "1/255", "--n-examples", "10",
+                     "--attacks", "fgsm", "--no-sanity-checks", "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["threat_model"]["eps_label"] == "1/255" and report["origins"]["eps"] == "command line"
 
 
 def test_eval_evaluates_the_trained_run_folder(trained_run: Path, capsys) -> None:

@@ -50,17 +50,31 @@ def apply_runtime(recipe: Recipe) -> None:
 
 
 def load_data(recipe: Recipe) -> Dataset:
-    """The recipe's dataset with its seeded subsets and validation split.
-
-    A ``data.source`` ending in ``.npz`` is read directly; any other goes through the dataset registry.
-    """
+    """The recipe's dataset with its seeded subsets and validation split (see :func:`open_dataset`)."""
     data = recipe.data
-    options = {"n_train": data.n_train, "n_test": data.n_test, "val_size": data.val_size, "seed": recipe.seed}
-    if data.source.endswith(".npz"):
-        return check_dataset(load_dataset(data.source, **options))
-    dataset = create_dataset(data.source, path=data.path, root=data.root or data.path, download=data.download or None,
-                             **options)
-    return check_dataset(dataset, source=data.source)
+    return open_dataset(data.source, data.path, root=data.root, download=data.download, n_train=data.n_train,
+                        n_test=data.n_test, val_size=data.val_size, seed=recipe.seed)
+
+
+def open_dataset(source: str, path: str | None, *, root: str | None = None, download: bool | None = None,
+                 **options: Any) -> Dataset:
+    """A dataset by source name, checked: the one place ``train``, ``bench``, ``teachers`` and ``eval`` load data.
+
+    A ``source`` ending in ``.npz`` is read directly; any other goes through the dataset registry (plugins'
+    datasets too), with ``path`` as the file (``npz``) or the folder (CIFAR layout, image folder) unless ``root``
+    is given.
+
+    Args:
+        source: a registered dataset or a path ending in ``.npz``.
+        path: where it lives (``--data-path``).
+        root: the folder, when it differs from ``path``.
+        download: let torchvision download CIFAR.
+        **options: ``n_train``, ``n_test``, ``val_size``, ``seed``.
+    """
+    if source.endswith(".npz"):
+        return check_dataset(load_dataset(source, **options))
+    dataset = create_dataset(source, path=path, root=root or path, download=download or None, **options)
+    return check_dataset(dataset, source=source)
 
 
 def build_student(recipe: Recipe, data: Dataset, device: str | torch.device | None = None) -> PyTorchClassifier:

@@ -236,16 +236,11 @@ def _evaluate(args: argparse.Namespace, setting: EvalSetting, progress: bool) ->
 
 
 def _load_data(values: dict[str, Any], *, download: bool | None) -> Any:
-    """The dataset, through the registry (every source a plugin adds) or directly for a path ending in .npz."""
-    from art_bmtad.datasets import check_dataset, load_dataset
-    from art_bmtad.registry import create_dataset
+    """The dataset the resolved setting names (every source, plugins' included, or a path ending in .npz)."""
+    from art_bmtad.benchmark.components import open_dataset
 
-    options = {"n_train": values["n_train"], "n_test": values["n_test"], "val_size": values["val_size"],
-               "seed": values["seed"]}
-    source, path = values["data"], values["data_path"]
-    if source.endswith(".npz"):
-        return check_dataset(load_dataset(source, **options))
-    return check_dataset(create_dataset(source, path=path, root=path, download=download, **options), source=source)
+    return open_dataset(values["data"], values["data_path"], download=download, n_train=values["n_train"],
+                        n_test=values["n_test"], val_size=values["val_size"], seed=values["seed"])
 
 
 def _normalisation(classifier: Any) -> str:

@@ -6,8 +6,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from art_bmtad.commands import add_command
-from art_bmtad.dataset_catalog import SOURCES
-from art_bmtad.device import DEVICE_CHOICES
+from art_bmtad.commands.recipe_options import add_data_options, add_device_options, add_output_options
 from art_bmtad.run import add_overwrite_option
 from art_bmtad.teacher_config import CACHE_ENV, KINDS, TeacherConfig
 
@@ -46,7 +45,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     defaults = TeacherConfig()
     _add_teacher_options(parser.add_argument_group("teacher"), defaults)
-    _add_data_options(parser.add_argument_group("data"))
+    data = add_data_options(parser)
+    data.add_argument("--dataset", dest="data", help=argparse.SUPPRESS)  # the earlier spellings still work
+    data.add_argument("--root", dest="data_path", help=argparse.SUPPRESS)
+    add_device_options(parser)
     _add_training_options(parser.add_argument_group("training"), defaults)
     _add_threat_options(parser.add_argument_group("threat model (madry, trades)"), defaults)
     strength = parser.add_argument_group("strength check (madry, trades)")
@@ -56,8 +58,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     strength.add_argument("--compare-epochs", type=int, default=2, help="epochs of that baseline")
     strength.add_argument("--margin", type=float, default=0.05,
                           help="PGD accuracy the teacher must have above the baseline")
-    output = parser.add_argument_group("output")
-    output.add_argument("--out", help="also save the teacher as OUT.safetensors + OUT.json")
+    output = add_output_options(parser, out_help="also save the teacher as OUT.safetensors + OUT.json", metavar="OUT")
     add_overwrite_option(output, "OUT.safetensors and OUT.json")
     output.add_argument(
         "--cache-dir", help=f"teacher cache folder (default: ${CACHE_ENV}/teachers, else ~/.cache/art-bmtad/teachers)"
@@ -75,16 +76,6 @@ def _add_teacher_options(group: argparse._ArgumentGroup, defaults: TeacherConfig
     )
 
 
-def _add_data_options(group: argparse._ArgumentGroup) -> None:
-    group.add_argument("--dataset", default="digits", help=f"one of {SOURCES}, or a path to an .npz file")
-    group.add_argument("--root", help="folder of torchvision's CIFAR layout or of an image-folder tree")
-    group.add_argument("--download", action="store_true", help="let torchvision download CIFAR (needs a network)")
-    group.add_argument("--n-train", type=int, help="training examples to use, validation included (default: all)")
-    group.add_argument(
-        "--val-size", type=_number, default=0.1, help="held out of training for validation: a fraction or a count"
-    )
-
-
 def _add_training_options(group: argparse._ArgumentGroup, defaults: TeacherConfig) -> None:
     group.add_argument("--epochs", type=int, default=defaults.epochs, help="training epochs")
     group.add_argument("--batch-size", type=int, default=defaults.batch_size, help="batch size")
@@ -93,7 +84,6 @@ def _add_training_options(group: argparse._ArgumentGroup, defaults: TeacherConfi
                        help="robust teachers: learning rate x0.1 after these epochs (default: constant)")
     group.add_argument("--augment", action="store_true", help="random crop (zero padding 4) and flip (clean only)")
     group.add_argument("--seed", type=int, default=defaults.seed, help="seed of data split, initialisation, shuffling")
-    group.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="where to train")
 
 
 def _epochs(text: str) -> tuple[int, ...]:
@@ -119,7 +109,11 @@ def run(args: argparse.Namespace) -> int:
     Returns:
         0.
     """
-    from art_bmtad.datasets import check_dataset, load_dataset
+    import torch
+
+    from art_bmtad.benchmark.components import open_dataset
+    from art_bmtad.commands.recipe_options import quiet_or_progress
+    from art_bmtad.device import physical_cores
     from art_bmtad.registry import qualified_name
     from art_bmtad.run import check_creatable_folder, check_output_file
     from art_bmtad.teacher_prep import assess_robust_teacher, prepare_teacher, resolve_cache_dir, teacher_cache_key
@@ -144,15 +138,16 @@ def run(args: argparse.Namespace) -> int:
         for suffix in (".safetensors", ".json"):
             check_output_file(Path(args.out).with_suffix(suffix), option="--out")
     check_creatable_folder(resolve_cache_dir(args.cache_dir), option="--cache-dir")
-    data = check_dataset(load_dataset(args.dataset, root=args.root, n_train=args.n_train, val_size=args.val_size,
-                                      seed=args.seed, download=args.download), source=args.dataset)
+    data = open_dataset(args.data or "digits", args.data_path, download=args.download, n_train=args.n_train,
+                        n_test=args.n_test, val_size=0.1 if args.val_size is None else args.val_size, seed=args.seed)
     if config.batch_size > len(data.x_train):
         raise ValueError(f"--batch-size {config.batch_size} is larger than the {len(data.x_train)} training examples")
     if args.out is not None and not args.overwrite:
         _check_same_teacher(Path(args.out), teacher_cache_key(config, data))
-    progress = not getattr(args, "quiet", False)
+    progress = quiet_or_progress(args)
+    torch.set_num_threads(args.threads or physical_cores())
     teacher = prepare_teacher(
-        config, data, cache_dir=args.cache_dir, out=args.out, device=args.device, progress=progress
+        config, data, cache_dir=args.cache_dir, out=args.out, device=args.device or "auto", progress=progress
     )
     accuracy = (teacher.classifier.predict(data.x_test).argmax(1) == data.y_test).mean()
     origin = "reused from cache" if teacher.cached else "trained"
@@ -160,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
     if config.kind != "clean":
         verdict = assess_robust_teacher(teacher.classifier, config, data, student_model=args.compare_student,
                                         student_epochs=args.compare_epochs, margin=args.margin,
-                                        cache_dir=args.cache_dir, device=args.device, progress=progress)
+                                        cache_dir=args.cache_dir, device=args.device or "auto", progress=progress)
         print(verdict.summary)
     return 0
 
