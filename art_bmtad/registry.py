@@ -130,8 +130,8 @@ def _collect(kind: str) -> dict[str, _Entry]:
     hook = getattr(get_plugin_manager().hook, f"art_bmtad_register_{kind}")
     table: dict[str, _Entry] = {}
     for impl in hook.get_hookimpls():  # registration order; pluggy itself would call last-first
-        registrar = _zoo_registrar(table, impl.plugin_name) if kind == ZOOS else _registrar(table, kind, impl.plugin_name)
-        arguments = {"register": registrar}
+        plugin = impl.plugin_name
+        arguments = {"register": _zoo_registrar(table, plugin) if kind == ZOOS else _registrar(table, kind, plugin)}
         try:
             impl.function(*[arguments[name] for name in impl.argnames])
         except (Exception, SystemExit) as err:  # noqa: BLE001 - one failing plugin must not hide the others

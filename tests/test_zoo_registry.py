@@ -162,6 +162,14 @@ def test_a_failing_zoo_plugin_warns_and_the_other_zoos_stay():
     assert any("'not-a-zoo' failed to register zoos" in m and "ModelZoo, not str" in m for m in messages)
 
 
+def test_the_first_plugin_to_register_a_zoo_name_keeps_it():
+    impostor = ModelZoo("tiny", lambda: ["other"], _cfg, _create)
+    get_plugin_manager().register(_plugin("impostor", lambda register: register(impostor)), name="impostor")
+    with pytest.warns(PluginWarning, match="'impostor' registers zoo 'tiny', which plugin 'tiny-zoo' already "
+                                           "registered; keeping the first"):
+        assert list_models("tiny") == ["tiny/mlp", "tiny/mlp_wide"]
+
+
 # ----------------------------------------------------------------------------- front door
 
 

@@ -37,7 +37,8 @@ class ModelSpec:
     def __post_init__(self) -> None:
         channels = self.input_shape[0]
         if len(self.mean) != channels or len(self.std) != channels:
-            raise ValueError(f"mean {self.mean} and std {self.std} need one value per channel ({channels} input channels)")
+            raise ValueError(f"mean {self.mean} and std {self.std} need one value per channel "
+                             f"({channels} input channels)")
         if min(self.std) <= 0:
             raise ValueError(f"std must be positive, got {self.std}")
 
