@@ -36,16 +36,18 @@ def table(rows: list[tuple[str, Path]]) -> str:
 
 
 def plot(rows: list[tuple[str, Path]], path: Path) -> None:
-    """Clean against AutoAttack accuracy of the finished rows, with binomial standard errors as bars."""
+    """Clean against AutoAttack accuracy of the finished rows, with binomial standard errors as bars (no file
+    when none has finished)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    finished = [(label, report_path) for label, report_path in rows if report_path.is_file()]
+    if not finished:
+        return
     figure, axes = plt.subplots(figsize=(6.4, 4.4), dpi=90)
-    for label, report_path in rows:
-        if not report_path.is_file():
-            continue
+    for label, report_path in finished:
         report = json.loads(report_path.read_text())
         accuracy, n = report["robust_accuracy"], report["n_examples"]
         clean, robust = accuracy["clean"], accuracy["autoattack"]
