@@ -93,8 +93,10 @@ def run(args: argparse.Namespace) -> int:
                        overwrite=args.overwrite, resume=resume, resume_option="--resume")
     recipe = _recipe(args, run_dir)
     record = _check_same_recipe(recipe, run_dir) if resume else None
+    name = recipe.defences[0]
     with distributed.process_group_from_env() as context:
         main = distributed.is_main_process()
+        _check_distributable(name)
         with folder if main else contextlib.nullcontext():
             device = context.device if context is not None else resolve_device(recipe.device)
             apply_runtime(recipe)
@@ -105,8 +107,6 @@ def run(args: argparse.Namespace) -> int:
             if record is not None and record.get("data") not in (None, digest):
                 raise ValueError(f"--resume {run_dir}: the data differ from those the run was trained on (digest "
                                  f"{digest[:12]} vs {record['data'][:12]}); resume with the same data files")
-            name = recipe.defences[0]
-            _check_distributable(name)
             teachers = prepare_teachers(recipe, data, teachers_needed([name]), device=device, progress=progress)
             if main:
                 folder.begin()
