@@ -169,7 +169,8 @@ def resolve_spec(
     values["std"] = _first(std, *(source.std for source in fitting))
     unset = [key for key, value in values.items() if value is None]
     if unset:
-        raise ValueError(f"{unset} not given, and neither the dataset nor the model's zoo says them")
+        fitting_note = f" (for {channels} input channels)" if channels and "mean" in unset else ""
+        raise ValueError(f"{unset} not given, and neither the dataset nor the model's zoo says them{fitting_note}")
     if len(values["input_shape"]) != 3:
         raise ValueError(f"input_size must be (C, H, W), got {values['input_shape']}")
     return ModelSpec(
