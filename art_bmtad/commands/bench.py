@@ -13,8 +13,13 @@ DESCRIPTION = f"""\
 Benchmark B-MTARD against its relatives and ART's own adversarial training under one recipe: the same
 student architecture, data split, epochs, optimiser, schedule, batch size and training attack for all.
 Teachers are prepared first (from --robust-teacher/--clean-teacher checkpoints, the teacher cache, or
-trained) and get their own rows. Each defence's checkpoint is selected on the validation split only, and
-every model gets the same evaluation on the test split.
+trained) and get their own rows, with their training cost, which the "Total s" column adds to each
+distillation defence's. Every defence, ART's trainers included, is trained epoch by epoch and keeps the epoch
+that is best on the validation split; with schedule.augment every defence's batches are cropped and flipped
+on the fly (ART's trainers through an ART DataGenerator), without it nobody's are. A defence's own options
+(TRADES beta, AWP gamma, FBF's step, the distillation kl_scale) start from its paper's values and are set
+per defence with --set defence_options.<name>.<option>=VALUE; results.json records both. Every model gets
+the same evaluation on the test split.
 
 Defences: {', '.join(DEFAULT_DEFENCES)} by default; {', '.join(EXTRA_DEFENCES)} when asked
 (--defences or --all); any defence a plugin registers (see `art-bmtad plugins`).
@@ -31,7 +36,7 @@ re-renders the table and plots.
 
 Examples:
   art-bmtad bench --preset smoke --out runs/smoke
-  art-bmtad bench --preset cifar10-cpu --data-path ../shared/data/cifar10.npz --out runs/cifar10-cpu
+  art-bmtad bench --preset cifar10-cpu --data-path data/cifar10.npz --out runs/cifar10-cpu
   art-bmtad bench --preset smoke --defences bmtard,art-fbf,plain --set schedule.epochs=2 --out runs/mini"""
 
 

@@ -41,8 +41,8 @@ given here overrides them, and the report lists where every value came from.
 Before the attacks start, one batch is timed and the expected wall-clock time is logged; each attack then
 shows a progress bar with the examples still robust (on a terminal; --quiet for neither).
 
-AutoAttack budgets: standard (APGD 100 steps, APGD-T 9 targets, Square 5,000 queries), fast (20 steps,
-3 targets, 500 queries: for a quick look, never to report as standard), or N (APGD N steps, Square 50 N
+AutoAttack budgets: standard (APGD 100 steps, APGD-T 9 targets, Square 5,000 queries), fast (10 steps,
+3 targets, 100 queries: for a quick look, never to report as standard), or N (APGD N steps, Square 50 N
 queries). Backends: art (assembled from ART's attacks; FAB-T is not in ART) or reference (Croce & Hein's
 code as RobustBench runs it: APGD-CE, APGD-T, FAB-T, Square; `pip install 'art-bmtad[autoattack]'`).
 

@@ -174,7 +174,7 @@ class AttackSettings:
 
 BUDGETS = {
     "standard": AttackSettings(),
-    "fast": AttackSettings(apgd_steps=20, n_target_classes=3, square_queries=500),
+    "fast": AttackSettings(apgd_steps=10, n_target_classes=3, square_queries=100),
 }
 """Named AutoAttack budgets: the standard protocol, and a fast one for quick looks (never report it as standard)."""
 SQUARE_QUERIES_PER_APGD_STEP = 50
