@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from art_bmtad.commands import add_command
-from art_bmtad.commands.recipe_options import SHORTCUTS, add_recipe_options, quiet_or_progress, recipe_from_args
+from art_bmtad.commands.recipe_options import (FLAGS, SHORTCUTS, add_recipe_options, count_or_fraction,
+                                               quiet_or_progress, recipe_from_args)
 from art_bmtad.config import RECIPE_FILE
 
 if TYPE_CHECKING:
@@ -56,7 +57,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                        help="the distillation defence to tune: bmtard (default), mtard, rslad or ard")
     study.add_argument("--trials", type=int, metavar="N",
                        help="trials to finish (default 20; with --resume: the study's own unless given)")
-    study.add_argument("--pilot", type=_count_or_fraction, metavar="N|F",
+    study.add_argument("--pilot", type=count_or_fraction, metavar="N|F",
                        help="training images per trial: a count, or a fraction of the training split (default 0.5)")
     study.add_argument("--objective", choices=("weighted", "pareto"),
                        help="weighted: one score, prunable (default); pareto: clean and PGD accuracy as two "
@@ -152,20 +153,13 @@ def _check_no_new_settings(args: argparse.Namespace) -> None:
     """--resume and --join continue the study with its own settings (only --trials may change)."""
     options = (*SHORTCUTS, "preset", "config", "defence", "pilot", "objective", "clean_weight", "pruner", "prune_below")
     given = [f"--{dest.replace('_', '-')}" for dest in options if getattr(args, dest) is not None]
+    given += [f"--{dest.replace('_', '-')}" for dest in FLAGS if getattr(args, dest, None)]
     given += ["--set"] * bool(args.overrides) + ["--space"] * bool(args.space)
     if args.join is not None and args.trials is not None:
         given.append("--trials")
     if given:
         which = "--resume" if args.resume is not None else "--join"
         raise ValueError(f"{which} continues the study with its own settings (tune.json); drop {', '.join(given)}")
-
-
-def _count_or_fraction(text: str) -> int | float:
-    """``200`` (a count) or ``0.25`` (a fraction of the training split)."""
-    try:
-        return int(text) if text.isdigit() else float(text)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(f"not a count or a fraction: {text!r}") from err
 
 
 def _json(document: dict) -> str:
