@@ -6,7 +6,8 @@ What each figure means (the same on every device):
 * ``flops_per_image``: ``torch.utils.flop_counter.FlopCounterMode`` on a batch of one, in inference mode. One
   multiply-add counts as 2 FLOPs: a convolution costs ``2 * H_out * W_out * C_out * C_in / groups * k_h * k_w``,
   a linear layer ``2 * in * out``; bias additions, normalisation, activations and pooling are not counted
-  (as in most papers' FLOP tables, which call the same number "2 x MACs").
+  (as in most papers' FLOP tables, which call the same number "2 x MACs"). The first count in a process imports
+  ``torch._dynamo`` (a few seconds, once).
 * ``weight_bytes``: size on disk of the safetensors file the project saves (the file itself when the model came
   from one, otherwise the serialised bytes of its state dict).
 * ``peak_activation_mib`` per batch size: the most bytes of tensors alive at once during one forward, above what
