@@ -13,7 +13,15 @@ import torch
 
 from art_bmtad import cli, training_state
 from art_bmtad.config import load_recipe, write_recipe
-from art_bmtad.run import LOCK_FILE, RunFolder, RunFolderBusy, RunFolderError, check_output_file, write_atomic
+from art_bmtad.run import (
+    LOCK_FILE,
+    RunFolder,
+    RunFolderBusy,
+    RunFolderError,
+    check_output_file,
+    opened_by_rank_zero,
+    write_atomic,
+)
 from tests.hostile import SMOKE, assert_refused, fingerprint, run_cli, saved_teacher
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -241,3 +249,25 @@ def test_resume_refuses_other_data_after_loading_it_and_before_teachers(tmp_path
     assert_refused(run_cli(capsys, "train", "--resume", run, "--epochs", "3", "--threads", "1"),
                    "the data differ from those the run was trained on")
     assert fingerprint(run) == before and not (tmp_path / "cache").exists()
+
+
+
+@pytest.mark.parametrize("rank", [0, 1])
+def test_under_torchrun_rank_zero_opens_and_every_rank_learns_of_a_refusal(rank, finished_run, monkeypatch) -> None:
+    """Rank 0 alone opens the folder; another rank raises rank 0's message instead of waiting for rank 0 in a
+    collective (the broadcast stands in for torch.distributed's: rank 0 sends, the others receive)."""
+    from art_bmtad import distributed
+
+    sent, received = [], iter(["--out A already holds a run", None])
+    monkeypatch.setattr(distributed, "is_distributed", lambda: True)
+    monkeypatch.setattr(distributed, "is_main_process", lambda: rank == 0)
+    monkeypatch.setattr(distributed, "broadcast_object",
+                        lambda value: sent.append(value) or value if rank == 0 else next(received))
+    before = fingerprint(finished_run)
+    expected = "already holds a run's outputs" if rank == 0 else "rank 0 refused the run folder: --out A already"
+    with pytest.raises(RunFolderError, match=expected), opened_by_rank_zero(RunFolder(finished_run)):
+        pass
+    assert fingerprint(finished_run) == before
+    assert (sent[0].startswith(f"--out {finished_run} already holds") if rank == 0 else sent == [])
+    with opened_by_rank_zero(RunFolder(finished_run / "new")) as folder:  # a rank other than 0 opens nothing
+        assert (folder.path / LOCK_FILE).exists() == (rank == 0)

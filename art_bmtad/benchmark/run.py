@@ -1,7 +1,6 @@
 """``run_benchmark``: every selected defence trained under one recipe and evaluated the same way; ``render_run``."""
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from pathlib import Path
@@ -31,7 +30,7 @@ from art_bmtad.datasets import Dataset
 from art_bmtad.deploy.benchmark import deployment_figures, teacher_figures
 from art_bmtad.deploy.cost import benchmark_cost
 from art_bmtad.device import resolve_device
-from art_bmtad.run import RunFolder
+from art_bmtad.run import RunFolder, opened_by_rank_zero
 from art_bmtad.validation import check_student_builds, check_training_data
 
 logger = logging.getLogger(__name__)
@@ -73,10 +72,9 @@ def run_benchmark(
         RunFolderError: ``run_dir`` holds an earlier run (without ``overwrite``), other files, or is in use.
         OSError: ``run_dir`` cannot be created or written.
     """
-    main = distributed.is_main_process()
     folder = RunFolder(run_dir, command="art-bmtad bench", overwrite=overwrite)
-    with folder if main else contextlib.nullcontext():
-        return _run(recipe, folder, progress=progress and main, device=device)
+    with opened_by_rank_zero(folder):
+        return _run(recipe, folder, progress=progress and distributed.is_main_process(), device=device)
 
 
 def _run(recipe: Recipe, folder: RunFolder, *, progress: bool, device: str | torch.device | None

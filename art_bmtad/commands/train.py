@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import shlex
 import sys
@@ -83,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     from art_bmtad.config import write_recipe
     from art_bmtad.datasets import dataset_digest
     from art_bmtad.device import resolve_device
-    from art_bmtad.run import RunFolder
+    from art_bmtad.run import RunFolder, opened_by_rank_zero
     from art_bmtad.validation import check_student_builds, check_training_data
 
     progress = quiet_or_progress(args)
@@ -97,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     with distributed.process_group_from_env() as context:
         main = distributed.is_main_process()
         _check_distributable(name)
-        with folder if main else contextlib.nullcontext():
+        with opened_by_rank_zero(folder):
             device = context.device if context is not None else resolve_device(recipe.device)
             apply_runtime(recipe)
             check_student_builds(recipe)

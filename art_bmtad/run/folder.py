@@ -18,6 +18,7 @@ Rules (the same for every command that writes a run folder: ``train``, ``bench``
 """
 from __future__ import annotations
 
+import contextlib
 import datetime
 import errno
 import fcntl
@@ -30,6 +31,7 @@ import socket
 import sys
 from pathlib import Path
 from types import TracebackType
+from typing import Iterator
 
 from art_bmtad.run.files import check_creatable_folder, describe_os_error, write_atomic
 
@@ -218,6 +220,43 @@ class RunFolder:
         chain = {self.path, *self.path.parents}
         if all(entry in chain if entry.is_dir() else entry.name == LOCK_FILE for entry in created.rglob("*")):
             shutil.rmtree(created, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def opened_by_rank_zero(folder: RunFolder) -> Iterator[RunFolder]:
+    """``folder`` opened (checked and locked) for the duration, by rank 0 alone under torchrun.
+
+    The other ranks learn whether rank 0 could open it, so a refused folder stops every process with the same
+    message instead of leaving the others waiting for rank 0 in a collective. Without torchrun this is ``with
+    folder``.
+
+    Raises:
+        RunFolderError, OSError: as :meth:`RunFolder.open` (on the other ranks: a :class:`RunFolderError` quoting
+            rank 0's message).
+    """
+    from art_bmtad import distributed
+
+    if not distributed.is_distributed():
+        with folder:
+            yield folder
+        return
+    failure: Exception | None = None
+    if distributed.is_main_process():
+        try:
+            folder.open()
+        except (ValueError, OSError) as err:
+            failure = err
+    message = distributed.broadcast_object(None if failure is None else getattr(failure, "strerror", None)
+                                           or str(failure))
+    if failure is not None:
+        raise failure
+    if message is not None:
+        raise RunFolderError(f"rank 0 refused the run folder: {message}")
+    try:
+        yield folder
+    finally:
+        if distributed.is_main_process():
+            folder.close()
 
 
 def _topmost_missing(path: Path) -> Path | None:
