@@ -1,6 +1,7 @@
 """Robustness evaluation on models whose answer is known: linear (closed form), constant, gradient-masking."""
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import sys
@@ -15,7 +16,8 @@ from art_bmtad.evaluation import AttackSettings, ThreatModel, evaluate_robustnes
 from art_bmtad.evaluation import runner as runner_module
 from art_bmtad.evaluation.objectives import CWMarginLoss, TargetedDLRLoss
 from art_bmtad.evaluation.report import per_class_accuracy
-from art_bmtad.evaluation.settings import format_eps
+from art_bmtad.evaluation.estimate import PassCost, autoattack_seconds
+from art_bmtad.evaluation.settings import format_eps, parse_budget
 
 SHAPE = (1, 8, 8)
 EPS = 8 / 255
@@ -413,3 +415,44 @@ def test_sanity_comparison_tolerates_random_start_noise_but_not_masking():
     more = weaker.copy()
     more[20:30] = True  # ten more robust and no example the other way: 10 > 2*sqrt(10)
     assert not compare("larger_eps", "rule", ("PGD @ 2eps", more), ("PGD @ eps", weaker)).passed
+
+
+def test_budgets_by_name_or_steps_and_their_labels():
+    assert parse_budget("standard") == AttackSettings()
+    assert parse_budget("fast").autoattack_budget() == (10, 3, 100) and parse_budget("fast").budget_label() == "fast"
+    assert parse_budget("40").autoattack_budget() == (40, 9, 2000)
+    assert parse_budget("100").budget_label() == "standard"
+    assert parse_budget("7").budget_label() == "APGD 7 steps, 9 targets, Square 350 queries"
+    with pytest.raises(ValueError, match="standard, fast or a number of APGD steps"):
+        parse_budget("quick")
+
+
+def test_autoattack_estimate_counts_passes_per_attack():
+    cost = PassCost(gradient=0.001, forward=0.0001)
+    settings = AttackSettings(apgd_steps=10, n_target_classes=3, square_queries=100)
+    # APGD-CE 10 x 50 + APGD-T 10 x 3 x 20 gradient passes, Square 100 x 20 forward passes
+    assert autoattack_seconds(cost, settings, "art", 50, 20, 10) == pytest.approx(0.001 * 1100 + 0.0001 * 2000)
+    # the reference backend adds FAB-T: 2 x 10 x 3 x 20 passes
+    assert autoattack_seconds(cost, settings, "reference", 50, 20, 10) == pytest.approx(1.1 + 1.2 + 0.2)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("pyautoattack") is None, reason="pyautoattack (extra 'autoattack')")
+def test_reference_autoattack_finds_exactly_the_closed_form_errors_of_a_linear_model():
+    classifier, x, labels, robust = linear_problem("inf", EPS, n=60)
+    report = evaluate_robustness(classifier, x, labels, attacks=["autoattack"], eps=EPS, backend="reference",
+                                 settings=parse_budget("10"), sanity_checks=False)
+    result = report.results["autoattack"]
+    assert [part.name for part in result.sub_attacks] == ["apgd-ce", "fab-t", "square"]  # APGD-T: 4+ classes
+    assert any(note.startswith("APGD-T skipped") for note in report.notes)
+    correct = classifier.predict(x).argmax(axis=1) == labels
+    assert np.array_equal(result.robust, robust & correct)
+    data = report.to_dict()
+    assert (data["autoattack_backend"], data["autoattack_budget"]) == ("reference", "APGD 10 steps, 9 targets, "
+                                                                                    "Square 500 queries")
+
+
+def test_the_reference_backend_is_refused_without_its_package(monkeypatch):
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *args: None)
+    classifier, x, labels = ten_class_problem(n=8)
+    with pytest.raises(ValueError, match=r"pip install 'art-bmtad\[autoattack\]'"):
+        evaluate_robustness(classifier, x, labels, attacks=["autoattack"], backend="reference")

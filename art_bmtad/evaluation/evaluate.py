@@ -101,8 +101,10 @@ def evaluate_robustness(
         checks = sanity.run_checks(runner, results, settings) if sanity_checks else []
     if "autoattack" in keys and backend == "art" and autoattack == "standard":
         notes.extend(autoattack_module.standard_notes(runner, settings))
-    elif "autoattack" in keys and backend == "reference" and (budgets := settings.non_standard()):
-        notes.append("Non-standard AutoAttack budget: " + ", ".join(budgets) + ".")
+    elif "autoattack" in keys and backend == "reference":
+        from art_bmtad.evaluation.reference_autoattack import reference_notes
+
+        notes.extend(reference_notes(runner, settings))
     worst = _worst_case(results)
     return RobustnessReport(
         threat=threat,

@@ -22,6 +22,21 @@ from art_bmtad.evaluation.settings import SQUARE_P_INIT, AttackSettings, check_r
 from art_bmtad.teachers import classifier_logits
 
 
+DLR_MIN_CLASSES = 4
+"""The targeted DLR loss reads the third and fourth largest logits: APGD-T needs at least 4 classes."""
+
+
+def reference_notes(runner: AttackRunner, settings: AttackSettings) -> list[str]:
+    """What the reference run leaves out or changes for this classifier and these settings."""
+    notes = []
+    if runner.classifier.nb_classes < DLR_MIN_CLASSES:
+        notes.append(f"APGD-T skipped: its targeted DLR loss needs at least {DLR_MIN_CLASSES} classes, the classifier "
+                     f"has {runner.classifier.nb_classes}.")
+    if budgets := settings.non_standard():
+        notes.append("Non-standard AutoAttack budget: " + ", ".join(budgets) + ".")
+    return notes
+
+
 def reference_autoattack(runner: AttackRunner, points: np.ndarray, settings: AttackSettings) -> AttackResult:
     """Run the reference standard AutoAttack on the examples in ``points``; its sub-attacks are the parts.
 
@@ -56,12 +71,13 @@ def _sub_attacks(runner: AttackRunner, settings: AttackSettings) -> list[tuple[s
     fab_t = FABAttack_PT(model, n_iter=steps, n_restarts=1, targeted=True, n_target_classes=targets, **common)
     square = SquareAttack(model, n_queries=settings.square_queries, p_init=SQUARE_P_INIT, n_restarts=1,
                           resc_schedule=False, **common)
-    return [
+    parts = [
         ("apgd-ce", "APGD-CE", apgd.perturb),
         ("apgd-t", f"APGD-T (targets: {targets})", apgd_t.perturb),
         ("fab-t", f"FAB-T (targets: {targets})", fab_t.perturb),
         ("square", f"Square ({settings.square_queries} queries)", square.perturb),
     ]
+    return [part for part in parts if part[0] != "apgd-t" or runner.classifier.nb_classes >= DLR_MIN_CLASSES]
 
 
 class _Logits(torch.nn.Module):
