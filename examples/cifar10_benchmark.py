@@ -10,8 +10,8 @@ run from the shell is ``art-bmtad bench --preset cifar10-cpu --out runs/cifar10-
     python examples/cifar10_benchmark.py --preset cifar10-paper --robust-teacher wrn.safetensors \\
         --clean-teacher clean.safetensors --out runs/paper                         # GPU
 
-CIFAR-10 is read from the npz layout (``--data-path``, default ``../shared/data/cifar10.npz`` next to the
-repository); ``--set data.source=cifar10 --set data.root=DIR`` reads torchvision's layout instead.
+CIFAR-10 is read from the npz layout (``--data-path data/cifar10.npz``; the README's "Getting CIFAR-10" writes
+that file with torchvision); ``--set data.source=cifar10 --data-path DIR`` reads torchvision's layout instead.
 """
 from __future__ import annotations
 
