@@ -244,7 +244,7 @@ def opened_by_rank_zero(folder: RunFolder) -> Iterator[RunFolder]:
     if distributed.is_main_process():
         try:
             folder.open()
-        except (ValueError, OSError) as err:
+        except Exception as err:  # noqa: BLE001 - whatever it is, the other ranks must hear of it; re-raised below
             failure = err
     message = distributed.broadcast_object(None if failure is None else getattr(failure, "strerror", None)
                                            or str(failure))
