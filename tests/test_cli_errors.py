@@ -264,6 +264,7 @@ def bench_results(run: Path, **defence: object) -> Path:
     ({"history": "/etc/passwd"}, ("defences[0].history", "outside the run folder")),
     ({"accuracy": {"clean": "high"}}, ("defences[0].accuracy.clean", "a number")),
     ({"selected_epoch": "first"}, ("defences[0].selected_epoch", "int")),
+    ({}, ("a field is missing or malformed", "KeyError")),
 ])
 def test_report_validates_results_and_reads_nothing_outside(defence, culprits, tmp_path, capsys) -> None:
     run = bench_results(tmp_path / "run", **defence)

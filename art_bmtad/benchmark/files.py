@@ -25,10 +25,17 @@ def render_run(run_dir: str | Path, results: dict[str, Any] | None = None) -> st
         ValueError: ``results.json`` is not a benchmark result.
     """
     run_dir = Path(run_dir)
-    results = read_results(run_dir) if results is None else results
+    from_file = results is None
+    results = read_results(run_dir) if from_file else results
     from art_bmtad.benchmark.plots import BALANCE_FILE, HIGHLIGHT, TRADEOFF_FILE, plot_balance, plot_tradeoff
 
-    markdown = render_markdown(results)
+    try:
+        markdown = render_markdown(results)
+    except (KeyError, TypeError, AttributeError) as err:
+        if not from_file:
+            raise
+        raise ValueError(f"{run_dir / RESULTS_FILE}: a field is missing or malformed ({type(err).__name__}: {err}); "
+                         "the file is damaged or not written by `art-bmtad bench`") from err
     write_atomic(run_dir / MARKDOWN_FILE, markdown)
     plot_tradeoff(results, run_dir / TRADEOFF_FILE)
     plot_accuracy_latency(results, run_dir / LATENCY_FILE)
