@@ -202,7 +202,13 @@ class Stages:
 
 
 def check_cuda_path(device: Any, sizes: argparse.Namespace, workdir: Path) -> dict[str, Any]:
-    """B-MTARD end to end with bf16 and channels_last, compiled and not; save, reload, same predictions."""
+    """B-MTARD end to end with bf16 and channels_last, compiled and not; save, reload, same predictions.
+
+    The dry run compiles with dynamo's ``eager`` backend (the same tracing, no kernel generation), to stay quick.
+    """
+    import functools
+    from unittest import mock
+
     import numpy as np
     import torch
 
@@ -223,9 +229,10 @@ def check_cuda_path(device: Any, sizes: argparse.Namespace, workdir: Path) -> di
                                    device=str(device), channels_last=True)
 
         student = make()
-        trainer = AdversarialTrainerBMTARDPyTorch(
-            student, robust_teacher=make(), clean_teacher=make(), amp=True, channels_last=True,
-            compile_student=compiled, augment=random_crop_flip, max_iter=sizes.max_iter, verbose=False)
+        with mock.patch.object(torch, "compile", functools.partial(torch.compile, backend=sizes.compile_backend)):
+            trainer = AdversarialTrainerBMTARDPyTorch(
+                student, robust_teacher=make(), clean_teacher=make(), amp=True, channels_last=True,
+                compile_student=compiled, augment=random_crop_flip, max_iter=sizes.max_iter, verbose=False)
         started = time.perf_counter()
         trainer.fit(x, y, validation_data=(x[: sizes.batch], y[: sizes.batch]), batch_size=sizes.batch, nb_epochs=1)
         losses = trainer.history.steps["loss"]
@@ -235,6 +242,7 @@ def check_cuda_path(device: Any, sizes: argparse.Namespace, workdir: Path) -> di
         results["compiled" if compiled else "eager"] = {
             "loss_finite": bool(np.all(np.isfinite(losses))), "reload_same_predictions": bool(same),
             "fit_seconds": round(time.perf_counter() - started, 1), "last_epoch": trainer.history.epochs[-1]}
+    results["compile_backend"] = sizes.compile_backend
     results["ok"] = all(results[k]["loss_finite"] and results[k]["reload_same_predictions"]
                         for k in ("eager", "compiled"))
     return results
@@ -464,7 +472,7 @@ def _bmtard_epoch_seconds(throughput: dict[str, Any] | None, sizes: argparse.Nam
 def full_sizes() -> argparse.Namespace:
     """The H200 call: ResNet-18 student, ResNet-34 teachers, PGD-10, 1,000 evaluation images."""
     return argparse.Namespace(
-        student="resnet18", teacher="resnet34", cifar_stem=True, max_iter=10, batch=128, batches=(128, 256),
+        student="resnet18", teacher="resnet34", cifar_stem=True, max_iter=10, compile_backend="inductor", batch=128, batches=(128, 256),
         amp=True, check_n=512, throughput_n=5120, repeats=2, val_size=1000, n_eval=1000, apgd_steps=25,
         square_queries=250, teacher_cost=1.5, evaluation_share=0.3, max_teacher_epochs=60, max_student_epochs=60,
         fallback_images_per_s=2000.0)
@@ -473,7 +481,7 @@ def full_sizes() -> argparse.Namespace:
 def dry_run_sizes() -> argparse.Namespace:
     """Tiny sizes that run every line of the full call on a CPU."""
     return argparse.Namespace(
-        student="test_resnet", teacher="test_resnet", cifar_stem=False, max_iter=2, batch=16, batches=(16,),
+        student="test_resnet", teacher="test_resnet", cifar_stem=False, max_iter=2, compile_backend="eager", batch=16, batches=(16,),
         amp=True, check_n=32, throughput_n=32, repeats=1, val_size=16, n_eval=16, apgd_steps=2,
         square_queries=5, teacher_cost=1.5, evaluation_share=0.3, max_teacher_epochs=1, max_student_epochs=1,
         fallback_images_per_s=100.0)
