@@ -97,6 +97,7 @@ def test_quiet_silences_arts_own_progress_bars(capfd) -> None:
         AdversarialTrainerMadryPGD(classifier, nb_epochs=1, eps=0.1, eps_step=0.05, max_iter=2).fit(x, y)
         return "Adversarial training epochs" in capfd.readouterr().err
 
+    restore_progress()  # an earlier in-process `cli.main(["--quiet", ...])` leaves bars off
     try:
         assert art_bar_drawn()  # plain tqdm draws even into a pipe
         assert quiet_or_progress(argparse.Namespace(quiet=True)) is False and not art_bar_drawn()
