@@ -39,7 +39,19 @@ _PUBLIC = {
 }
 """Public name -> the module that defines it."""
 
-__all__ = sorted(_PUBLIC)
+__all__ = [
+    "AdversarialTrainerARDPyTorch",
+    "AdversarialTrainerBMTARDPyTorch",
+    "AdversarialTrainerMTARDPyTorch",
+    "AdversarialTrainerRSLADPyTorch",
+    "DistillationTrainer",
+    "EntropyBalance",
+    "NormalizedLossBalance",
+    "RelativeLossBalance",
+    "Teacher",
+    "hookimpl",
+    "register_with_art",
+]
 
 
 def __getattr__(name: str) -> Any:

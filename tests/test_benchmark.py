@@ -137,7 +137,8 @@ def test_results_record_each_defences_options_paper_defaults_augmentation_and_co
     assert cost["teacher_seconds"] == pytest.approx(teachers)
     assert cost["total_seconds"] == pytest.approx(defences["bmtard"]["train_seconds"] + teachers)
     assert defences["art-madry-pgd"]["training_cost"]["teacher_seconds"] == 0
-    assert results["evaluation"]["labels"]["autoattack"] == "AutoAttack (art, APGD 3 steps, 3 targets, Square 10 queries)"
+    label = results["evaluation"]["labels"]["autoattack"]
+    assert label == "AutoAttack (art, APGD 3 steps, 3 targets, Square 10 queries)"
     assert "| Teachers s | Total s |" in smoke_run[1]
 
 

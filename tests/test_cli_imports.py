@@ -8,8 +8,6 @@ import sys
 import textwrap
 from pathlib import Path
 
-import pytest
-
 from art_bmtad import cli
 
 HEAVY = ("torch", "torchvision", "timm", "art", "scipy", "sklearn", "numpy", "optuna", "onnx")

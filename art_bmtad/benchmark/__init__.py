@@ -33,7 +33,7 @@ _PUBLIC = {
 }
 """Public name -> its module, imported on first use (``art-bmtad report`` needs no torch)."""
 
-__all__ = sorted(_PUBLIC)
+__all__ = ["TrainedDefence", "read_results", "render_run", "run_benchmark", "save_trained", "train_defence"]
 
 
 def __getattr__(name: str) -> Any:

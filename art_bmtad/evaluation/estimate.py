@@ -1,7 +1,8 @@
 """A wall-clock estimate of an evaluation, from timing one batch first, printed before the expensive attacks.
 
 Cost model: every attack costs a number of gradient passes (or, for Square, forward passes) per example it
-attacks; the cost of one step is timed on one batch (PGD with 1 and with 5 steps), and the counts come from the attacks' budgets:
+attacks; the cost of one step is timed on one batch (PGD with 1 and with 5 steps), and the counts come from
+the attacks' budgets:
 
 - FGSM 1, PGD-20 20, CW-inf 30 gradient passes per example correct on the clean input;
 - AutoAttack: APGD-CE ``apgd_steps`` on every correct example, then APGD-T ``apgd_steps`` per target class, FAB-T

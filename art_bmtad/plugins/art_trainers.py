@@ -13,7 +13,7 @@ As with any defence, robustness must be checked with strong, adaptive attacks.
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Callable
 
 from art_bmtad.hookspecs import DefenceFactory, hookimpl
 
