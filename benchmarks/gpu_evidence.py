@@ -55,8 +55,9 @@ def _use_carried_packages(carry_dir: Path) -> None:
     site = carry_dir / "site"
     if site.is_dir() and str(site) not in sys.path:
         sys.path.insert(0, str(site))
-    if str(REPO) not in sys.path:
-        sys.path.insert(0, str(REPO))
+    for source in (REPO, REPO / "adapters" / "timm"):  # the project and its timm adapter (an entry point of it)
+        if str(source) not in sys.path:
+            sys.path.insert(0, str(source))
 
 
 # ------------------------------------------------------------------------------------------------ prepare (here)
@@ -213,9 +214,9 @@ def check_cuda_path(device: Any, sizes: argparse.Namespace, workdir: Path) -> di
     import torch
 
     from art_bmtad import AdversarialTrainerBMTARDPyTorch
-    from art_bmtad.adapters import timm_classifier
     from art_bmtad.augment import random_crop_flip
     from art_bmtad.checkpoints import load_classifier, save_classifier
+    from art_bmtad_timm import timm_classifier
 
     rng = np.random.default_rng(0)
     x = rng.random((sizes.check_n, 3, 32, 32), dtype=np.float32)
