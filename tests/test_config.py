@@ -68,7 +68,7 @@ def test_errors_name_the_key_and_the_allowed_values(override: str, expected: str
 
 
 def test_unknown_preset_and_bad_files(tmp_path) -> None:
-    with pytest.raises(ConfigError, match="preset: unknown value 'smok'; allowed: smoke, cifar10-cpu, cifar10-paper"):
+    with pytest.raises(ConfigError, match="preset: unknown value 'smok'; allowed: smoke, cifar10-cpu, cifar10-cpu-strong, cifar10-paper"):
         load_recipe("smok")
     (tmp_path / "r.json").write_text("{}")
     with pytest.raises(ConfigError, match="use .yaml, .yml or .toml"):
