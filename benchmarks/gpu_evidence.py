@@ -1,4 +1,4 @@
-"""One prepared call for a CUDA machine: the CUDA path checked, training throughput measured, the evidence experiment run.
+"""One prepared call for a CUDA machine: the CUDA path checked, training throughput measured, the evidence run.
 
 Two steps, both from the repository root:
 
@@ -277,7 +277,8 @@ def measure_throughput(device: Any, sizes: argparse.Namespace, x: Any, y: Any) -
             row = {"batch": batch, "bf16": amp, "images": len(x)}
             for name, seconds in times.items():
                 row[f"{name}_images_per_s"] = round(len(x) / statistics.median(seconds), 1)
-            row["trainer_over_hand"] = round(statistics.median(a / b for a, b in zip(times["trainer"], times["hand"])), 3)
+            ratios = [a / b for a, b in zip(times["trainer"], times["hand"])]
+            row["trainer_over_hand"] = round(statistics.median(ratios), 3)
             rows.append(row)
             logging.info("throughput %s", row)
     return {"model": sizes.student, "teachers": sizes.student, "max_iter": sizes.max_iter, "rows": rows}
@@ -473,8 +474,8 @@ def _bmtard_epoch_seconds(throughput: dict[str, Any] | None, sizes: argparse.Nam
 def full_sizes() -> argparse.Namespace:
     """The H200 call: ResNet-18 student, ResNet-34 teachers, PGD-10, 1,000 evaluation images."""
     return argparse.Namespace(
-        student="resnet18", teacher="resnet34", cifar_stem=True, max_iter=10, compile_backend="inductor", batch=128, batches=(128, 256),
-        amp=True, check_n=512, throughput_n=5120, repeats=2, val_size=1000, n_eval=1000, apgd_steps=25,
+        student="resnet18", teacher="resnet34", cifar_stem=True, max_iter=10, compile_backend="inductor", batch=128,
+        batches=(128, 256), amp=True, check_n=512, throughput_n=5120, repeats=2, val_size=1000, n_eval=1000, apgd_steps=25,
         square_queries=250, teacher_cost=1.5, evaluation_share=0.3, max_teacher_epochs=60, max_student_epochs=60,
         fallback_images_per_s=2000.0)
 
@@ -482,8 +483,8 @@ def full_sizes() -> argparse.Namespace:
 def dry_run_sizes() -> argparse.Namespace:
     """Tiny sizes that run every line of the full call on a CPU."""
     return argparse.Namespace(
-        student="test_resnet", teacher="test_resnet", cifar_stem=False, max_iter=2, compile_backend="eager", batch=16, batches=(16,),
-        amp=True, check_n=32, throughput_n=32, repeats=1, val_size=16, n_eval=16, apgd_steps=2,
+        student="test_resnet", teacher="test_resnet", cifar_stem=False, max_iter=2, compile_backend="eager", batch=16,
+        batches=(16,), amp=True, check_n=32, throughput_n=32, repeats=1, val_size=16, n_eval=16, apgd_steps=2,
         square_queries=5, teacher_cost=1.5, evaluation_share=0.3, max_teacher_epochs=1, max_student_epochs=1,
         fallback_images_per_s=100.0)
 
