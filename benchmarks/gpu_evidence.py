@@ -476,7 +476,7 @@ def full_sizes() -> argparse.Namespace:
     return argparse.Namespace(
         student="resnet18", teacher="resnet34", cifar_stem=True, max_iter=10, compile_backend="inductor", batch=128,
         batches=(128, 256), amp=True, check_n=512, throughput_n=5120, repeats=2, val_size=1000, n_eval=1000,
-        apgd_steps=25, square_queries=250, teacher_cost=1.5, evaluation_share=0.3, max_teacher_epochs=60,
+        apgd_steps=25, square_queries=250, teacher_cost=1.5, evaluation_share=0.4, max_teacher_epochs=60,
         max_student_epochs=60, fallback_images_per_s=2000.0)
 
 
