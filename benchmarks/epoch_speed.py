@@ -208,6 +208,17 @@ def time_epochs(runs: dict[str, Callable[[], None]], device: torch.device, repea
     return times
 
 
+def count_operators(runs: dict[str, Callable[[], None]]) -> dict[str, int]:
+    """aten operator calls in one epoch of each run (after its warm-up epoch), from ``torch.profiler``."""
+    counts = {}
+    for name, run_epoch in runs.items():
+        run_epoch()
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as profile:
+            run_epoch()
+        counts[name] = sum(event.count for event in profile.key_averages() if event.key.startswith("aten::"))
+    return counts
+
+
 def _ratio(result: dict, reference: dict | None) -> str:
     return f"{result['seconds_per_epoch'] / reference['seconds_per_epoch']:.2f}" if reference else "-"
 
@@ -228,6 +239,8 @@ def main() -> None:
                         help="comma-separated subset of bmtard-hand, bmtard, plain, art-madry")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="CIFAR-10 .npz (random images if absent)")
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
+    parser.add_argument("--count-ops", action="store_true",
+                        help="instead of timing, count the aten operator calls of one epoch of each method")
     parser.add_argument("--breakdown", action="store_true",
                         help="instead of epochs, time each kind of pass on one batch, fp32 (attack, training, teacher)")
     args = parser.parse_args()
@@ -268,6 +281,10 @@ def main() -> None:
     builders = {"plain": plain_epoch, "bmtard-hand": hand_bmtard_epoch, "bmtard": bmtard_epoch,
                 "art-madry": madry_epoch}
     runs = {name: builders[name](make_student(args, device)) for name in args.methods.split(",")}
+    if args.count_ops:
+        for name, count in count_operators(runs).items():
+            print(f"{name:<13}{count:>8} aten operator calls per epoch")
+        return
     results = {}
     for name, times in time_epochs(runs, device, args.repeats).items():
         results[name] = {"seconds_per_epoch": statistics.median(times),
