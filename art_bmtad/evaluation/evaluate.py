@@ -166,8 +166,9 @@ def _log_autoattack_estimate(runner: AttackRunner, cost: estimate.PassCost, resu
     n_correct = int(results["clean"].robust.sum())
     n_robust = int(results["pgd20"].robust.sum()) if "pgd20" in results else n_correct
     seconds = estimate.autoattack_seconds(cost, settings, backend, n_correct, n_robust, runner.classifier.nb_classes)
-    logger.info("AutoAttack (%s backend, %s budget): about %s (%d examples, %d of them robust to PGD-20)", backend,
-                settings.budget_label(), estimate.format_seconds(seconds), n_correct, n_robust)
+    basis = f"{n_robust} of them robust to PGD-20" if "pgd20" in results else "all counted as robust: at most"
+    logger.info("AutoAttack (%s backend, %s budget): about %s (%d examples, %s)", backend, settings.budget_label(),
+                estimate.format_seconds(seconds), n_correct, basis)
 
 
 def _check_backend(backend: str, variant: str, keys: list[str]) -> None:
