@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from art_bmtad.models.weight_files import require_weight_file
 from art_bmtad.models.zoo import MissingWeightsError, weights_file_or_folder
 from art_bmtad_robustbench import catalog
 
@@ -30,15 +31,11 @@ def find_weights(model: str, weights: str | Path | None = None) -> Path:
         MissingWeightsError: it is not; the message names the file, the folder, the layout and ``download=True``.
     """
     path = weights_path(model, weights)
-    if path.is_file():
-        return path
-    where = path.absolute()
-    raise MissingWeightsError(
-        f"robustbench/{model}: weight file not found: {where}. Put RobustBench's {path.name} in the folder "
-        f"{where.parent} (RobustBench's layout <model_dir>/<dataset>/<threat_model>/<name>.pt; model_dir is "
-        f"${catalog.MODEL_DIR_ENV} or ./models, or weights= in Python, --weights-dir on the command line), or "
-        "fetch it with create_model(..., download=True) and the robustbench package"
-    )
+    return require_weight_file(
+        path, model=f"robustbench/{model}", put=f"RobustBench's {path.name}",
+        download_hint=" and the robustbench package",
+        folder_hint=f"RobustBench's layout <model_dir>/<dataset>/<threat_model>/<name>.pt; model_dir is "
+                    f"${catalog.MODEL_DIR_ENV} or ./models, or weights= in Python, --weights-dir on the command line")
 
 
 def download(model: str, weights: str | Path | None = None) -> Path:
