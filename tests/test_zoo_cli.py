@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from art_bmtad import cli
+from art_bmtad.testing import torch_hub_fixture  # noqa: F401  (the fixture hub)
 
 pytest.importorskip("art_bmtad_cifar", reason="the cifar zoo adapter (adapters/cifar) is not installed")
 
@@ -31,15 +32,6 @@ def synthetic_npz(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("data") / "synthetic.npz"
     np.savez(path, **arrays)
     return path
-
-
-@pytest.fixture
-def hub(tmp_path, monkeypatch) -> Path:
-    """The torch hub cache ``$TORCH_HOME/hub/checkpoints``, empty."""
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    folder = tmp_path / "torch" / "hub" / "checkpoints"
-    folder.mkdir(parents=True)
-    return folder
 
 
 def train_args(data: Path, run: Path, cache: Path) -> list[str]:

@@ -3,54 +3,16 @@ from __future__ import annotations
 
 import hashlib
 from importlib import metadata
-from pathlib import Path
 
 import pytest
 import torch
 
 from art_bmtad.models.zoo import MissingWeightsError
+from art_bmtad.testing import WritesEvidence, one_thread, randomised, torch_hub_fixture  # noqa: F401
 from art_bmtad_cifar import architectures
 from art_bmtad_cifar.plugin import ZOO
 
 HUB_FILE = "cifar10_resnet20-4118986f.pt"
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small models on a shared CPU: one intra-op thread is many times faster than contended ones."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture
-def hub(tmp_path, monkeypatch) -> Path:
-    """An empty torch hub cache: ``$TORCH_HOME/hub/checkpoints``."""
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    folder = tmp_path / "torch" / "hub" / "checkpoints"
-    folder.mkdir(parents=True)
-    return folder
-
-
-def randomised(network: torch.nn.Module) -> torch.nn.Module:
-    """Random weights *and* batch-norm statistics, so that a wrong or missing key changes the outputs."""
-    torch.manual_seed(0)
-    with torch.no_grad():
-        for value in network.state_dict().values():
-            if value.is_floating_point():
-                value.copy_(torch.rand_like(value) * 0.5 + 0.5 if value.dim() == 1 else torch.randn_like(value) * 0.1)
-    return network.eval()
-
-
-class WritesEvidence:
-    """A pickle payload: unpickling it unsafely would create the file ``path``."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def __reduce__(self):
-        return (Path.touch, (self.path,))
 
 
 def test_names_and_cfg_follow_the_published_models():

@@ -9,17 +9,9 @@ import pytest
 import torch
 
 from art_bmtad.models.zoo import MissingWeightsError
+from art_bmtad.testing import WritesEvidence, one_thread, outputs_equal, randomised  # noqa: F401  (fixture)
 from art_bmtad_robustbench import catalog, zoo
 from art_bmtad_robustbench.plugin import ZOO
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small models on a shared CPU: one intra-op thread is many times faster than contended ones."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture
@@ -38,16 +30,6 @@ def tiny_trades_entry(monkeypatch) -> str:
     return "TinyTrades"
 
 
-def randomised(network: torch.nn.Module) -> torch.nn.Module:
-    """Random weights *and* batch-norm statistics, so that a wrong or missing key changes the outputs."""
-    torch.manual_seed(0)
-    with torch.no_grad():
-        for value in network.state_dict().values():
-            if value.is_floating_point():
-                value.copy_(torch.rand_like(value) * 0.5 + 0.5 if value.dim() == 1 else torch.randn_like(value) * 0.1)
-    return network.eval()
-
-
 def write(path: Path, state: dict, *, prefix: str = "", wrapper: str | None = None, **extra) -> Path:
     """Save ``state`` the way RobustBench's files hold it: prefixed keys, an optional wrapper dict, extra entries."""
     payload = {prefix + key: value for key, value in state.items()}
@@ -55,22 +37,6 @@ def write(path: Path, state: dict, *, prefix: str = "", wrapper: str | None = No
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(payload, path)
     return path
-
-
-def outputs_equal(loaded: torch.nn.Module, reference: torch.nn.Module) -> None:
-    x = torch.rand(2, 3, 32, 32)
-    with torch.no_grad():
-        torch.testing.assert_close(loaded.eval()(x), reference(x), rtol=0, atol=0)
-
-
-class WritesEvidence:
-    """A pickle payload: unpickling it unsafely would create the file ``path``."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def __reduce__(self):
-        return (Path.touch, (self.path,))
 
 
 def test_names_are_robustbench_names_with_its_defaults(model_dir):

@@ -13,17 +13,10 @@ import torch
 from art_bmtad.models.classifier import create_classifier, model_spec
 from art_bmtad.models.zoo import MissingWeightsError
 from art_bmtad.registry import model_cfg
+from art_bmtad.testing import WritesEvidence
 from art_bmtad_timm import zoo
 
 HUB_ID = "timm/test_resnet.r160_in1k"  # test_resnet's default pretrained tag
-
-
-class _Payload:
-    def __init__(self, marker: Path):
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        return Path.write_text, (Path(self.marker), "executed")
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +79,7 @@ def test_missing_weights_name_the_file_and_folder(tmp_path):
 
 def test_a_pickle_payload_is_refused_and_not_executed(tmp_path, published):
     marker, path = tmp_path / "executed.txt", tmp_path / "evil.pth"
-    torch.save({"state_dict": published, "hook": _Payload(marker)}, path)
+    torch.save({"state_dict": published, "hook": WritesEvidence(marker)}, path)
     with pytest.raises(ValueError, match="refused to load"):
         zoo.create("test_resnet", pretrained=True, weights=path)
     assert not marker.exists()

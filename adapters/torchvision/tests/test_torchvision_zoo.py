@@ -2,58 +2,14 @@
 from __future__ import annotations
 
 from importlib import metadata
-from pathlib import Path
 
 import pytest
 import torch
 import torchvision
 
 from art_bmtad.models.zoo import MissingWeightsError
+from art_bmtad.testing import WritesEvidence, one_thread, outputs_equal, randomised, torch_hub_fixture  # noqa: F401
 from art_bmtad_torchvision.plugin import ZOO
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small models on a shared CPU: one intra-op thread is many times faster than contended ones."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture
-def hub(tmp_path, monkeypatch) -> Path:
-    """An empty torch hub cache: ``$TORCH_HOME/hub/checkpoints``."""
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    folder = tmp_path / "torch" / "hub" / "checkpoints"
-    folder.mkdir(parents=True)
-    return folder
-
-
-def randomised(network: torch.nn.Module) -> torch.nn.Module:
-    """Random weights *and* batch-norm statistics, so that a wrong or missing key changes the outputs."""
-    torch.manual_seed(0)
-    with torch.no_grad():
-        for value in network.state_dict().values():
-            if value.is_floating_point():
-                value.copy_(torch.rand_like(value) * 0.5 + 0.5 if value.dim() == 1 else torch.randn_like(value) * 0.05)
-    return network.eval()
-
-
-def outputs_equal(loaded: torch.nn.Module, reference: torch.nn.Module, size: int = 64) -> None:
-    x = torch.rand(2, 3, size, size)
-    with torch.no_grad():
-        torch.testing.assert_close(loaded.eval()(x), reference(x), rtol=0, atol=0)
-
-
-class WritesEvidence:
-    """A pickle payload: unpickling it unsafely would create the file ``path``."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def __reduce__(self):
-        return (Path.touch, (self.path,))
 
 
 def test_names_are_torchvision_classification_models():
@@ -82,15 +38,15 @@ def test_cfg_comes_from_the_weights_enum():
 
 
 def test_published_file_loads_by_name_from_the_hub_cache(hub):
-    reference = randomised(torchvision.models.resnet18())
+    reference = randomised(torchvision.models.resnet18(), std=0.05)
     published = {key: value for key, value in reference.state_dict().items() if not key.endswith("num_batches_tracked")}
     torch.save(published, hub / "resnet18-f37072fd.pth")  # a 2017 file: no BatchNorm counters
     assert ZOO.find_weights("resnet18") == hub / "resnet18-f37072fd.pth"
-    outputs_equal(ZOO.create("resnet18", pretrained=True), reference)
+    outputs_equal(ZOO.create("resnet18", pretrained=True), reference, size=64)
 
 
 def test_densenet_file_with_its_old_key_names_loads(tmp_path):
-    reference = randomised(torchvision.models.densenet121())
+    reference = randomised(torchvision.models.densenet121(), std=0.05)
     old_names = {key.replace(".norm1.", ".norm.1.").replace(".conv2.", ".conv.2."): value
                  for key, value in reference.state_dict().items() if not key.endswith("num_batches_tracked")}
     assert "features.denseblock1.denselayer1.norm.1.weight" in old_names  # the published (pre-PyTorch 0.4.1) file
@@ -99,12 +55,13 @@ def test_densenet_file_with_its_old_key_names_loads(tmp_path):
 
 
 def test_googlenet_loads_its_auxiliary_heads_then_drops_them(tmp_path):
-    reference = randomised(torchvision.models.googlenet(aux_logits=True, transform_input=True, init_weights=False))
+    googlenet = torchvision.models.googlenet(aux_logits=True, transform_input=True, init_weights=False)
+    reference = randomised(googlenet, std=0.05)
     path = tmp_path / "googlenet.pth"
     torch.save(reference.state_dict(), path)
     loaded = ZOO.create("googlenet", weights=path)
     assert loaded.aux1 is None and loaded.aux2 is None
-    outputs_equal(loaded, reference)
+    outputs_equal(loaded, reference, size=64)
     assert isinstance(loaded.train()(torch.rand(2, 3, 64, 64)), torch.Tensor)  # plain logits when training too
 
 
@@ -137,7 +94,7 @@ def test_normalisation_sits_inside_the_classifier_built_by_the_front_door(hub):
     with the ImageNet std of the weights' transforms (here on 64x64 inputs, which a ResNet pools globally)."""
     from art_bmtad.models.classifier import create_classifier
 
-    torch.save(randomised(torchvision.models.resnet18()).state_dict(), hub / "resnet18-f37072fd.pth")
+    torch.save(randomised(torchvision.models.resnet18(), std=0.05).state_dict(), hub / "resnet18-f37072fd.pth")
     classifier = create_classifier("torchvision/resnet18", dataset=None, input_size=(3, 64, 64), pretrained=True,
                                    device="cpu")
     mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)))
