@@ -5,6 +5,7 @@
 - :func:`randomised`: random weights *and* batch-norm statistics, to write a file in a zoo's published format.
 - :class:`WritesEvidence`: a pickle payload that must never run (unpickling it would create a file).
 - :func:`outputs_equal`: a loaded model computes exactly what the reference does.
+- :func:`assert_takes_raw_pixels`: the front door put the zoo's normalisation inside the ART classifier.
 
 Usage in an adapter's tests::
 
@@ -15,9 +16,9 @@ Imported only by tests: torch is imported when a helper runs, pytest when this m
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 try:
     import pytest
@@ -84,6 +85,32 @@ def outputs_equal(loaded: nn.Module, reference: nn.Module, size: int = 32) -> No
         torch.testing.assert_close(loaded.eval()(x), reference(x), rtol=0, atol=0)
 
 
+def assert_takes_raw_pixels(classifier: Any, mean: Sequence[float], std: Sequence[float], label: int,
+                            size: int = 32) -> None:
+    """Assert that an ART classifier built by the front door takes raw [0, 1] RGB pixels.
+
+    Its predictions are its network's on the normalised pixels, and d(logit)/d(pixel) = d(logit)/d(input) / std.
+
+    Args:
+        classifier: the ART ``PyTorchClassifier`` (its ``model`` takes normalised inputs).
+        mean: the zoo's per-channel mean.
+        std: the zoo's per-channel standard deviation.
+        label: the class whose gradient is compared.
+        size: height and width of the two random images.
+    """
+    import torch
+
+    mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in (mean, std))
+    x = torch.rand(2, 3, size, size)
+    normalised = ((x - mean) / std).requires_grad_()
+    network = classifier.model.eval()
+    network(normalised)[:, label].sum().backward()
+    pixel_gradient = classifier.class_gradient(x.numpy(), label=label)[:, 0]
+    torch.testing.assert_close(torch.from_numpy(pixel_gradient), normalised.grad / std, rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(torch.from_numpy(classifier.predict(x.numpy())), network(normalised).detach(),
+                               rtol=1e-5, atol=1e-5)
+
+
 class WritesEvidence:
     """A pickle payload: unpickling it unsafely would create the file ``path``."""
 
@@ -94,4 +121,5 @@ class WritesEvidence:
         return (Path.touch, (self.path,))
 
 
-__all__ = ["WritesEvidence", "one_thread", "outputs_equal", "randomised", "torch_hub_fixture"]
+__all__ = ["WritesEvidence", "assert_takes_raw_pixels", "one_thread", "outputs_equal", "randomised",
+           "torch_hub_fixture"]

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from art_bmtad.models.zoo import MissingWeightsError
-from art_bmtad.testing import WritesEvidence, one_thread, randomised, torch_hub_fixture  # noqa: F401
+from art_bmtad.testing import (WritesEvidence, assert_takes_raw_pixels, one_thread,  # noqa: F401  (fixtures)
+                               randomised, torch_hub_fixture)
 from art_bmtad_cifar import architectures
 from art_bmtad_cifar.plugin import ZOO
 
@@ -135,15 +136,7 @@ def test_normalisation_sits_inside_the_classifier_built_by_the_front_door(hub):
     torch.save(randomised(architectures.build("resnet20", 10)).state_dict(), hub / HUB_FILE)
     classifier = create_classifier("cifar/resnet20", dataset=None, pretrained=True, device="cpu")
     cfg = ZOO.model_cfg("resnet20")
-    mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in (cfg.mean, cfg.std))
-    x = torch.rand(2, 3, 32, 32)
-    normalised = ((x - mean) / std).requires_grad_()
-    network = classifier.model.eval()
-    network(normalised)[:, 3].sum().backward()
-    pixel_gradient = classifier.class_gradient(x.numpy(), label=3)[:, 0]
-    torch.testing.assert_close(torch.from_numpy(pixel_gradient), normalised.grad / std, rtol=1e-4, atol=1e-6)
-    torch.testing.assert_close(torch.from_numpy(classifier.predict(x.numpy())), network(normalised).detach(),
-                               rtol=1e-5, atol=1e-5)
+    assert_takes_raw_pixels(classifier, cfg.mean, cfg.std, label=3)
 
 
 def test_input_size_must_have_three_channels_and_vgg_32x32():

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from art_bmtad.models.zoo import MissingWeightsError
-from art_bmtad.testing import WritesEvidence, one_thread, outputs_equal, randomised  # noqa: F401  (fixture)
+from art_bmtad.testing import (WritesEvidence, assert_takes_raw_pixels, one_thread,  # noqa: F401  (fixture)
+                               outputs_equal, randomised)
 from art_bmtad_robustbench import catalog, zoo
 from art_bmtad_robustbench.plugin import ZOO
 
@@ -246,13 +247,7 @@ def test_normalisation_sits_inside_the_classifier_built_by_the_front_door(model_
     reference = randomised(zoo.build(catalog.entry("Wong2020Fast"), 10))
     write(model_dir / "cifar10/Linf/Wong2020Fast.pt", reference.state_dict())
     classifier = create_classifier("robustbench/Wong2020Fast", dataset="cifar10", pretrained=True, device="cpu")
-    mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in catalog.CIFAR10)
-    x = torch.rand(2, 3, 32, 32)
-    normalised = ((x - mean) / std).requires_grad_()
-    network = classifier.model.eval()
-    network(normalised)[:, 7].sum().backward()
-    pixel_gradient = classifier.class_gradient(x.numpy(), label=7)[:, 0]
-    torch.testing.assert_close(torch.from_numpy(pixel_gradient), normalised.grad / std, rtol=1e-4, atol=1e-6)
+    assert_takes_raw_pixels(classifier, *catalog.CIFAR10, label=7)
 
 
 def test_input_size_must_have_three_channels():

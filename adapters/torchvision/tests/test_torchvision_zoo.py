@@ -8,7 +8,8 @@ import torch
 import torchvision
 
 from art_bmtad.models.zoo import MissingWeightsError
-from art_bmtad.testing import WritesEvidence, one_thread, outputs_equal, randomised, torch_hub_fixture  # noqa: F401
+from art_bmtad.testing import (WritesEvidence, assert_takes_raw_pixels, one_thread,  # noqa: F401  (fixtures)
+                               outputs_equal, randomised, torch_hub_fixture)
 from art_bmtad_torchvision.plugin import ZOO
 
 
@@ -97,13 +98,7 @@ def test_normalisation_sits_inside_the_classifier_built_by_the_front_door(hub):
     torch.save(randomised(torchvision.models.resnet18(), std=0.05).state_dict(), hub / "resnet18-f37072fd.pth")
     classifier = create_classifier("torchvision/resnet18", dataset=None, input_size=(3, 64, 64), pretrained=True,
                                    device="cpu")
-    mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)))
-    x = torch.rand(2, 3, 64, 64)
-    normalised = ((x - mean) / std).requires_grad_()
-    network = classifier.model.eval()
-    network(normalised)[:, 281].sum().backward()
-    pixel_gradient = classifier.class_gradient(x.numpy(), label=281)[:, 0]
-    torch.testing.assert_close(torch.from_numpy(pixel_gradient), normalised.grad / std, rtol=1e-4, atol=1e-6)
+    assert_takes_raw_pixels(classifier, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), label=281, size=64)
 
 
 def test_input_size_builds_size_dependent_models_only_without_weights(hub):
