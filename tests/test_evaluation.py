@@ -338,19 +338,15 @@ def test_cli_help_explains_every_option(capsys):
 
 def test_cli_eval_writes_the_json_report(tmp_path, monkeypatch, capsys):
     from art_bmtad.cli import main
+    from art_bmtad.datasets import Dataset
 
     classifier, x, labels = ten_class_problem(n=12)
     loaded = {}
-    checkpoints = types.ModuleType("art_bmtad.checkpoints")
-    checkpoints.load_classifier = (
-        lambda path, arch=None, device=None: loaded.update(path=path, device=device) or classifier
-    )
-    datasets = types.ModuleType("art_bmtad.datasets")
-    datasets.load_dataset = lambda source, **kwargs: types.SimpleNamespace(
-        x_test=x, y_test=labels, x_val=x[:4], y_val=labels[:4], class_names=[str(i) for i in range(10)], nb_classes=10
-    )
-    monkeypatch.setitem(sys.modules, "art_bmtad.checkpoints", checkpoints)
-    monkeypatch.setitem(sys.modules, "art_bmtad.datasets", datasets)
+    dataset = Dataset("fake", x, labels, x[:4], labels[:4], x, labels, tuple(str(i) for i in range(10)), (0.5,), (0.5,))
+    monkeypatch.setattr("art_bmtad.checkpoints.load_classifier",
+                        lambda path, arch=None, device=None, **kwargs: loaded.update(path=path, device=device)
+                        or classifier)
+    monkeypatch.setattr("art_bmtad.benchmark.components.open_dataset", lambda source, path, **kwargs: dataset)
     out = tmp_path / "eval.json"
 
     code = main(["--quiet", "eval", "--model", str(tmp_path), "--attacks", "fgsm,pgd20", "--eps", "4/255",
