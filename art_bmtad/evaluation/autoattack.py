@@ -75,7 +75,8 @@ def standard(runner: AttackRunner, points: np.ndarray, settings: AttackSettings)
     if _square_skip_reason(runner) is None:
         parts.append(square(runner, parts[-1].robust, settings))
     seconds = sum(part.seconds or 0.0 for part in parts)
-    return AttackResult("autoattack", "AutoAttack (standard)", parts[-1].robust, seconds, int(points.sum()), parts)
+    label = f"AutoAttack (art, {settings.budget_label()} budget)"
+    return AttackResult("autoattack", label, parts[-1].robust, seconds, int(points.sum()), parts)
 
 
 def apgd_ce(runner: AttackRunner, points: np.ndarray, settings: AttackSettings) -> AttackResult:

@@ -51,7 +51,8 @@ def reference_autoattack(runner: AttackRunner, points: np.ndarray, settings: Att
         robust, seconds = runner.attack(f"reference-{key}", _Perturbation(perturb, runner), robust)
         parts.append(AttackResult(key, label, robust, seconds, attacked))
     seconds = sum(part.seconds or 0.0 for part in parts)
-    return AttackResult("autoattack", "AutoAttack (reference)", robust, seconds, int(points.sum()), parts)
+    label = f"AutoAttack (reference, {settings.budget_label()} budget)"
+    return AttackResult("autoattack", label, robust, seconds, int(points.sum()), parts)
 
 
 def _sub_attacks(runner: AttackRunner, settings: AttackSettings) -> list[tuple[str, str, Callable[..., Any]]]:
