@@ -12,7 +12,7 @@ ADAPTERS := $(filter-out adapters/timm,$(patsubst %/pyproject.toml,%,$(wildcard 
 $(STAMP): pyproject.toml $(addsuffix /pyproject.toml,$(ADAPTERS))
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
-	$(PY) -m pip install -q -e '.[test,tune,onnx]'
+	$(PY) -m pip install -q -e '.[test,tune,onnx,autoattack]'
 	for adapter in $(ADAPTERS); do $(PY) -m pip install -q -e $$adapter || exit 1; done
 	touch $(STAMP)
 
@@ -20,7 +20,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 demo: $(STAMP)
-	$(VENV)/bin/art-bmtad bench --preset smoke --out runs/demo
+	$(VENV)/bin/art-bmtad bench --preset smoke --out runs/demo --overwrite
 
 bench-speed: $(STAMP)
 	$(PY) benchmarks/epoch_speed.py --n 256 --batch-size 128 --repeats 3 --methods bmtard-hand,bmtard,plain
