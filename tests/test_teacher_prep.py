@@ -165,8 +165,8 @@ def test_cli_help_explains_every_option(capsys):
     with pytest.raises(SystemExit):
         main(["teachers", "--help"])
     text = capsys.readouterr().out
-    options = ["--model", "--dataset", "--kind", "--epochs", "--batch-size", "--lr", "--eps", "--eps-step",
-               "--max-iter", "--beta", "--out", "--cache-dir", "--n-train", "--seed", "--device", "--root"]
+    options = ["--model", "--data", "--data-path", "--kind", "--epochs", "--batch-size", "--lr", "--eps", "--eps-step",
+               "--max-iter", "--beta", "--out", "--cache-dir", "--n-train", "--seed", "--device", "--threads"]
     for option in options:
         assert f"  {option} " in text  # listed with its own help line
     assert "AdversarialTrainerMadryPGD" in text and "AdversarialTrainerTRADESPyTorch" in text

@@ -21,7 +21,7 @@ cached one when the same configuration was trained on the same data before.
 The cache key is the SHA-256 of every option that shapes the teacher plus the training data.
 Cache folder: --cache-dir, else ${CACHE_ENV}/teachers, else ~/.cache/art-bmtad/teachers.
 Example:
-  art-bmtad teachers --model resnet18 --dataset cifar10 --root ./data --cifar-stem \\
+  art-bmtad teachers --model resnet18 --data cifar10 --data-path ./data --cifar-stem \\
       --kind madry --epochs 100 --eps 8/255 --out teachers/resnet18_madry"""
 
 
