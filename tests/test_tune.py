@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -134,11 +135,12 @@ def test_resume_after_sigkill_adds_the_remaining_trials_without_repeating_finish
                "--trials", "3", "--out", str(run_dir)]
     worker = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        complete = _wait_for_complete_trials(run_dir, worker)
+        _wait_for_a_complete_trial(run_dir, worker)
     finally:
         worker.send_signal(signal.SIGKILL)
         worker.wait()
-    before = {t.number: t.params for t in complete}
+    study = optuna.load_study(study_name=STUDY_NAME, storage=storage_url(run_dir))
+    before = {t.number: t.params for t in study.trials if t.state == TrialState.COMPLETE}
     assert 1 <= len(before) < 3, "the study finished before the kill; make its trials longer"
 
     assert main(["--quiet", "tune", "--resume", str(run_dir)]) == 0
@@ -151,20 +153,23 @@ def test_resume_after_sigkill_adds_the_remaining_trials_without_repeating_finish
     assert (run_dir / "config.yaml").is_file()
 
 
-def _wait_for_complete_trials(run_dir: Path, worker: subprocess.Popen, timeout: float = 300) -> list:
-    """Poll the worker's study until a trial is complete; return the complete trials."""
+def _wait_for_a_complete_trial(run_dir: Path, worker: subprocess.Popen, timeout: float = 300) -> None:
+    """Poll the worker's SQLite file, read-only, until a trial is complete.
+
+    Plain ``sqlite3`` rather than ``optuna.load_study``: Optuna creates its tables when it opens a storage, and doing
+    that here while the worker creates them makes one of the two fail with "table ... already exists".
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert worker.poll() is None, f"the tune process ended early: {worker.stderr.read()}"
         if (run_dir / STUDY_FILE).is_file():
             try:
-                study = optuna.load_study(study_name=STUDY_NAME, storage=storage_url(run_dir))
-            except KeyError:  # the study is not created yet
-                study = None
-            if study is not None:
-                complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
-                if complete:
-                    return complete
+                with sqlite3.connect(f"file:{run_dir / STUDY_FILE}?mode=ro", uri=True) as db:
+                    (complete,) = db.execute("SELECT COUNT(*) FROM trials WHERE state = 'COMPLETE'").fetchone()
+            except sqlite3.OperationalError:  # the schema is not created yet, or the file is busy
+                complete = 0
+            if complete:
+                return
         time.sleep(0.1)
     raise AssertionError("no trial completed in time")
 
