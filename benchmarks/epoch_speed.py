@@ -62,6 +62,19 @@ def make_student(args: argparse.Namespace, device: torch.device) -> PyTorchClass
                            device=str(device), channels_last=args.channels_last)
 
 
+def hand_pgd(student: PyTorchClassifier, xb: torch.Tensor, yb: torch.Tensor, autocast: torch.autocast) -> torch.Tensor:
+    """Cross-entropy Linf PGD on the student in eval mode from ``xb + 0.001 N(0, 1)``, with bare ``autograd.grad``."""
+    student.model.eval()
+    x_adv = xb + 0.001 * torch.randn_like(xb)
+    for _ in range(MAX_ITER):
+        x_adv.requires_grad_(True)
+        with autocast:
+            loss = F.cross_entropy(classifier_logits(student, x_adv).float(), yb)
+        grad, = torch.autograd.grad(loss, x_adv)
+        x_adv = torch.min(torch.max(x_adv.detach() + EPS_STEP * grad.sign(), xb - EPS), xb + EPS).clamp(0, 1)
+    return x_adv
+
+
 def plain_pgd_at_epoch(student: PyTorchClassifier, x: torch.Tensor, y: torch.Tensor, batch_size: int,
                        amp: bool) -> None:
     """A hand-written PGD-AT epoch: the reference a fast distillation epoch is compared with."""
@@ -70,14 +83,7 @@ def plain_pgd_at_epoch(student: PyTorchClassifier, x: torch.Tensor, y: torch.Ten
     order = torch.randperm(len(x), device=x.device)
     for start in range(0, len(x), batch_size):
         xb, yb = x[order[start : start + batch_size]], y[order[start : start + batch_size]]
-        model.eval()
-        x_adv = xb + 0.001 * torch.randn_like(xb)
-        for _ in range(MAX_ITER):
-            x_adv.requires_grad_(True)
-            with autocast:
-                loss = F.cross_entropy(classifier_logits(student, x_adv).float(), yb)
-            grad, = torch.autograd.grad(loss, x_adv)
-            x_adv = torch.min(torch.max(x_adv.detach() + EPS_STEP * grad.sign(), xb - EPS), xb + EPS).clamp(0, 1)
+        x_adv = hand_pgd(student, xb, yb, autocast)
         model.train()
         with autocast:
             loss = F.cross_entropy(classifier_logits(student, x_adv, fit=True).float(), yb)
@@ -110,14 +116,7 @@ class HandwrittenBMTARD:
         order = torch.randperm(len(x), device=x.device)
         for start in range(0, len(x), batch_size):
             xb, yb = x[order[start : start + batch_size]], y[order[start : start + batch_size]]
-            model.eval()
-            x_adv = xb + 0.001 * torch.randn_like(xb)
-            for _ in range(MAX_ITER):
-                x_adv.requires_grad_(True)
-                with autocast:
-                    loss = F.cross_entropy(classifier_logits(student, x_adv).float(), yb)
-                grad, = torch.autograd.grad(loss, x_adv)
-                x_adv = torch.min(torch.max(x_adv.detach() + EPS_STEP * grad.sign(), xb - EPS), xb + EPS).clamp(0, 1)
+            x_adv = hand_pgd(student, xb, yb, autocast)
             with torch.inference_mode(), autocast:
                 teacher_logits = [classifier_logits(self.teachers[0], x_adv), classifier_logits(self.teachers[1], xb)]
             model.train()
