@@ -23,19 +23,22 @@ evaluate() {  # evaluate NAME: clean, PGD-20 and AutoAttack on the first 1,000 t
   [ -s "$OUT/$1/robustness.json" ] || $ABT eval --model "$OUT/$1" "${EVAL[@]}" --out "$OUT/$1/robustness.json"
 }
 
-train bmtard-paper "${PRESET[@]}" --defence bmtard && evaluate bmtard-paper  # trains and caches both teachers first
+# Training first (teachers, students, the tuning study), then every evaluation, so the models are all there early.
+train bmtard-paper "${PRESET[@]}" --defence bmtard  # trains and caches both teachers first
 for defence in mtard rslad art-madry-pgd art-trades; do
-  train $defence "${PRESET[@]}" --defence $defence && evaluate $defence
+  train $defence "${PRESET[@]}" --defence $defence
 done
 if [ ! -s "$OUT/tune/config.yaml" ]; then
   if [ -s "$OUT/tune/tune.json" ]; then $ABT tune --resume "$OUT/tune"
   else rm -rf "$OUT/tune"; $ABT tune "${PRESET[@]}" --pilot 500 --trials 6 --out "$OUT/tune"; fi
 fi
-train bmtard-tuned --config "$OUT/tune/config.yaml" && evaluate bmtard-tuned
+train bmtard-tuned --config "$OUT/tune/config.yaml"
+# The robust teacher (the preset's, reused from the teacher cache) against the student's own Madry training.
 mkdir -p "$OUT/teachers"
-[ -s "$OUT/teachers/robust.safetensors" ] || $ABT teachers --model resnet10t --kind madry --dataset "$DATA" \
+[ -s "$OUT/teachers/strength.txt" ] || $ABT teachers --model resnet10t --kind madry --data "$DATA" \
     --n-train 1200 --val-size 200 --epochs 12 --milestones 9 --compare-student resnet10t --compare-epochs 4 \
-    --out "$OUT/teachers/robust" | tee "$OUT/teachers/strength.txt"
+    --out "$OUT/teachers/robust" --quiet > "$OUT/teachers/strength.part" && mv "$OUT/teachers/strength.part" "$OUT/teachers/strength.txt"
+for name in bmtard-paper mtard rslad art-madry-pgd art-trades bmtard-tuned; do evaluate $name; done
 [ -s "$OUT/teachers/robust_robustness.json" ] || $ABT eval --model "$OUT/teachers/robust.safetensors" \
     --data "$DATA" "${EVAL[@]}" --out "$OUT/teachers/robust_robustness.json"
 "${PYTHON:-python}" "$(dirname "$0")/evidence_table.py" --plot "$OUT/evidence_cifar10.png" \
