@@ -219,8 +219,8 @@ def test_missing_onnx_extra_says_how_to_install_it(student_run, tmp_path, monkey
 # --------------------------------------------------------------------------------------------- CLI
 def test_cost_cli_on_a_run_folder_and_a_zoo_name(student_run, tmp_path, capsys) -> None:
     out = tmp_path / "cost.json"
-    code = cli.main(["cost", str(student_run), "timm/test_resnet", "--dataset", "digits", "--batch-size", "4",
-                     "--repeats", "3", "--warmup", "0", "--threads", "1", "--json", str(out)])
+    code = cli.main(["cost", str(student_run), "timm/test_resnet", "--data", "digits", "--batch-size", "4",
+                     "--repeats", "3", "--warmup", "0", "--threads", "1", "--out", str(out)])
     assert code == 0
     run_report, zoo_report = json.loads(out.read_text())
     assert run_report["model"] == str(student_run) and zoo_report["model"] == "timm/test_resnet"

@@ -191,7 +191,16 @@ def test_art_default_autoattack_is_named_in_the_report():
     assert [part.label for part in aa.sub_attacks] == ["APGD-CE", "APGD-DLR", "DeepFool", "SquareAttack"]
     assert aa.accuracy == 0.0 and aa.sub_attacks[0].accuracy == 0.0  # eps 0.25 breaks a linear model everywhere
     assert not any("FAB-T" in note for note in report.notes)
-    assert "AutoAttack: art-default" in report.to_markdown()
+    assert "AutoAttack: standard budget, art backend, art-default variant |" in report.to_markdown()
+
+
+def test_a_reduced_autoattack_budget_is_never_called_standard():
+    classifier, x, labels = ten_class_problem(n=20)
+    report = evaluate_robustness(classifier, x, labels, attacks=["autoattack"], eps=0.25, settings=parse_budget("fast"),
+                                 sanity_checks=False)
+
+    summary = report.to_markdown().splitlines()[2]
+    assert "AutoAttack: fast budget, art backend |" in summary and "standard" not in summary
 
 
 def test_sanity_checks_fire_on_a_gradient_masking_model(caplog):

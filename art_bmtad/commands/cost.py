@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from art_bmtad.commands import add_command
+from art_bmtad.commands.recipe_options import add_device_options, add_output_options
 
 DESCRIPTION = """\
 The inference cost of one or more models, each a run folder (its student), a saved student file, or a
@@ -17,7 +18,7 @@ normalisation folded in, on [0, 1] pixels, as an exported student would.
 
 Examples:
   art-bmtad cost runs/student
-  art-bmtad cost runs/smoke/bmtard timm/resnet18 --dataset digits --threads 1 --json cost.json
+  art-bmtad cost runs/smoke/bmtard timm/resnet18 --data digits --threads 1 --out cost.json
   art-bmtad cost runs/student --device cuda --batch-size 256 --repeats 50"""
 
 
@@ -26,21 +27,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                          description=DESCRIPTION)
     parser.add_argument("models", nargs="+", metavar="MODEL",
                         help="a run folder, a saved student (.safetensors), or a model name (e.g. timm/resnet18)")
-    parser.add_argument("--device", default="auto", help="auto (cuda if available, else cpu), cpu or cuda "
-                                                         "(default: %(default)s)")
     parser.add_argument("--batch-size", type=_at_least(1), default=128, metavar="B",
                         help="the batch size timed besides 1 (default: %(default)s)")
     parser.add_argument("--repeats", type=_at_least(3), default=20, metavar="N",
                         help="timed forwards per batch size (default: %(default)s)")
     parser.add_argument("--warmup", type=_at_least(0), default=5, metavar="N",
                         help="untimed forwards before them (default: %(default)s)")
-    parser.add_argument("--threads", type=_at_least(1), default=None, metavar="N",
-                        help="PyTorch intra-op threads while measuring (default: as PyTorch sets them)")
-    parser.add_argument("--dataset", default="cifar10", metavar="PRESET",
-                        help="for model names: the data preset that sets classes and input size "
-                             "(default: %(default)s)")
-    parser.add_argument("--json", type=Path, default=None, metavar="OUT", help="also write the reports as JSON")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
+    data = parser.add_argument_group("data")
+    data.add_argument("--data", default="cifar10", metavar="SOURCE",
+                      help="for model names: the dataset that sets classes and input size (default: %(default)s)")
+    data.add_argument("--dataset", dest="data", help=argparse.SUPPRESS)  # the earlier spelling still works
+    add_device_options(parser)
+    output = add_output_options(parser, out_help="also write the reports to this JSON file", metavar="FILE")
+    output.add_argument("--json", dest="out", type=Path, help=argparse.SUPPRESS)  # the earlier spelling
+    output.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     return parser
 
 
@@ -56,23 +56,23 @@ def run(args: argparse.Namespace) -> int:
     from art_bmtad.deploy.cost import cost_table, measure_cost
     from art_bmtad.deploy.folded import fold_normalisation
     from art_bmtad.deploy.sources import load_source
-    from art_bmtad.device import resolve_device
+    from art_bmtad.device import physical_cores, resolve_device
     from art_bmtad.run import check_output_file, write_atomic
 
-    if args.json is not None:
-        check_output_file(args.json, option="--json", overwrite=args.overwrite)
-    device = resolve_device(args.device)
-    sources = [load_source(model, device=str(device), dataset=args.dataset) for model in args.models]
+    if args.out is not None:
+        check_output_file(args.out, option="--out", overwrite=args.overwrite)
+    device = resolve_device(args.device or "auto")
+    sources = [load_source(model, device=str(device), dataset=args.data) for model in args.models]
     reports = [
         measure_cost(fold_normalisation(source.classifier), source.classifier.input_shape, label=source.label,
                      device=device, batch_sizes=(1, args.batch_size), repeats=args.repeats, warmup=args.warmup,
-                     threads=args.threads, weights_file=source.weights_file)
+                     threads=args.threads or physical_cores(), weights_file=source.weights_file)
         for source in sources
     ]
     print(cost_table(reports), end="")
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(args.json, json.dumps([report.to_dict() for report in reports], indent=2) + "\n")
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(args.out, json.dumps([report.to_dict() for report in reports], indent=2) + "\n")
     return 0
 
 

@@ -6,6 +6,7 @@ import shlex
 from pathlib import Path
 
 from art_bmtad.commands import add_command
+from art_bmtad.commands.recipe_options import add_quiet_option
 
 FORMATS = ("onnx", "torchscript", "safetensors")
 
@@ -42,6 +43,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                         help="the file to write (default: student.onnx, student.torchscript.pt or "
                              "student.folded.safetensors in the run folder)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing file and its sidecar")
+    add_quiet_option(parser)
     parser.add_argument("--data", default=None, metavar="SOURCE",
                         help="dataset of the verification images (default: the run's, from its config.yaml)")
     parser.add_argument("--data-path", type=Path, default=None, metavar="PATH",

@@ -226,7 +226,8 @@ class RobustnessReport:
         return "\n\n".join(section for section in sections if section) + "\n"
 
     def _summary_line(self) -> str:
-        autoattack = (f"AutoAttack: {self.autoattack}, {self.backend} backend, {self.settings.budget_label()} budget"
+        variant = "" if self.autoattack in (None, "standard") else f", {self.autoattack} variant"
+        autoattack = (f"AutoAttack: {self.settings.budget_label()} budget, {self.backend} backend{variant}"
                       if self.autoattack else "AutoAttack: not run")
         return (
             f"{self.threat.describe()} | {self.n_examples} examples | seed {self.seed} | {autoattack} | "
