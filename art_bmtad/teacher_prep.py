@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import time
 from dataclasses import asdict, dataclass, replace
@@ -41,6 +42,8 @@ from art_bmtad.checkpoints import load_classifier, save_classifier
 from art_bmtad.datasets import Dataset
 from art_bmtad.models.classifier import create_classifier
 from art_bmtad.teacher_config import CACHE_ENV, KINDS, TeacherConfig
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_CACHE_ROOT = Path("~/.cache/art-bmtad")
 CACHE_FORMAT = 1
@@ -184,7 +187,8 @@ def _train_clean(classifier: PyTorchClassifier, config: TeacherConfig, data: Dat
     generator = torch.Generator(device=device).manual_seed(config.seed)
     model.train()
     epochs = trange(config.epochs, desc=f"clean teacher {config.model}", disable=not progress)
-    for _ in epochs:
+    for epoch in epochs:
+        started = time.perf_counter()
         total = torch.zeros((), device=device)
         for batch in torch.randperm(len(x), device=device, generator=generator).split(config.batch_size):
             inputs = random_crop_flip(x[batch], generator=generator) if config.augment else x[batch]
@@ -196,6 +200,7 @@ def _train_clean(classifier: PyTorchClassifier, config: TeacherConfig, data: Dat
             scheduler.step()
             total += loss.detach() * len(batch)
         epochs.set_postfix(loss=f"{total.item() / len(x):.4f}")
+        _log_epoch(config, epoch, started, f"loss {total.item() / len(x):.4f}")
 
 
 def _train_madry(classifier: PyTorchClassifier, config: TeacherConfig, data: Dataset, progress: bool) -> None:
@@ -227,9 +232,17 @@ def _fit_with_step_decay(classifier: PyTorchClassifier, config: TeacherConfig, f
         fit(config.epochs)
         return
     scheduler = torch.optim.lr_scheduler.MultiStepLR(classifier.optimizer, list(config.milestones), gamma=0.1)
-    for _ in range(config.epochs):
+    for epoch in range(config.epochs):
+        started = time.perf_counter()
         fit(1)
+        _log_epoch(config, epoch, started, f"lr {scheduler.get_last_lr()[0]:g}")
         scheduler.step()
+
+
+def _log_epoch(config: TeacherConfig, epoch: int, started: float, detail: str) -> None:
+    """One line per teacher epoch, which is what a log gets where no progress bar is drawn."""
+    logger.info("%s teacher %s: epoch %d/%d, %s (%.1f s)", config.kind, config.model, epoch + 1, config.epochs, detail,
+                time.perf_counter() - started)
 
 
 TRAINERS: dict[str, Callable[[PyTorchClassifier, TeacherConfig, Dataset, bool], None]] = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -90,7 +91,7 @@ def test_teachers_cached_before_milestones_existed_keep_their_keys(data):
 
 
 @pytest.mark.parametrize("kind", ["madry", "trades"])
-def test_milestones_decay_a_robust_teachers_learning_rate_after_those_epochs(data, kind, monkeypatch):
+def test_milestones_decay_a_robust_teachers_learning_rate_after_those_epochs(data, kind, monkeypatch, caplog):
     config = dataclasses.replace(FAST, kind=kind, epochs=3, lr=0.05, milestones=(1, 2), eps=4 / 255)
     one_batch = dataclasses.replace(data, x_train=data.x_train[:32], y_train=data.y_train[:32])
     seen = []
@@ -102,8 +103,12 @@ def test_milestones_decay_a_robust_teachers_learning_rate_after_those_epochs(dat
         return classifier
 
     monkeypatch.setattr(teacher_prep, "create_classifier", recording_classifier)
-    train_teacher(config, one_batch, device="cpu", progress=False)
+    with caplog.at_level(logging.INFO, logger="art_bmtad.teacher_prep"):
+        train_teacher(config, one_batch, device="cpu", progress=False)
     assert seen == pytest.approx([0.05, 0.005, 0.0005])  # one optimiser step per epoch (one batch)
+    lines = [record.getMessage() for record in caplog.records if record.name == "art_bmtad.teacher_prep"]
+    assert [line.split(" (")[0] for line in lines] == [  # one line per epoch, for logs where no bar is drawn
+        f"{kind} teacher {config.model}: epoch {k}/3, lr {lr:g}" for k, lr in ((1, 0.05), (2, 0.005), (3, 0.0005))]
 
 
 @pytest.mark.parametrize(
