@@ -123,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
             if main:
                 save_trained(trained, run_dir, recipe=recipe.to_dict())
                 print(f"{name}: student saved in {run_dir} ({trained.selection}; {trained.train_seconds:.1f} s of "
-                      f"training). Evaluate it with: {eval_command(recipe, run_dir)}")
+                      f"training). Evaluate it with: {eval_command(run_dir)}")
     return 0
 
 
@@ -180,15 +180,6 @@ def _checkpoint_dir(name: str, run_dir: Path) -> Path | None:
     return run_dir / CHECKPOINTS
 
 
-def eval_command(recipe: Recipe, run_dir: Path) -> str:
-    """The ``art-bmtad eval`` command line that evaluates the run's student on its data and threat model."""
-    data = recipe.data
-    parts = ["art-bmtad eval", f"--model {shlex.quote(str(run_dir))}", f"--data {shlex.quote(data.source)}"]
-    if data.path:
-        parts.append(f"--data-path {shlex.quote(data.path)}")
-    if data.root:
-        parts.append(f"--root {shlex.quote(data.root)}")
-    parts.append(f"--eps {recipe.threat.eps:.6g}")
-    if recipe.seed:
-        parts.append(f"--seed {recipe.seed}")
-    return " ".join(parts)
+def eval_command(run_dir: Path) -> str:
+    """The ``art-bmtad eval`` command line for the run: eval reads the data and threat model from its config.yaml."""
+    return f"art-bmtad eval --model {shlex.quote(str(run_dir))}"
