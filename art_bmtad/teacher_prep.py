@@ -277,6 +277,13 @@ class StrengthVerdict:
     summary: str
 
 
+def scaled_milestones(milestones: tuple[int, ...], epochs: int, new_epochs: int) -> tuple[int, ...]:
+    """The same schedule over ``new_epochs``: each milestone at the same fraction of training (9 of 12 epochs -> 3
+    of 4), those that would fall outside ``[1, new_epochs)`` dropped."""
+    scaled = {round(milestone * new_epochs / epochs) for milestone in milestones}
+    return tuple(sorted(m for m in scaled if 1 <= m < new_epochs))
+
+
 def assess_robust_teacher(
     teacher: PyTorchClassifier,
     config: TeacherConfig,
@@ -294,14 +301,16 @@ def assess_robust_teacher(
     the student architecture on the same data (cached like any teacher).
 
     A teacher that is not at least ``margin`` more PGD-accurate than that baseline is unlikely to make a
-    B-MTARD student robust (see :mod:`art_bmtad.teacher_report`).
+    B-MTARD student robust (see :mod:`art_bmtad.teacher_report`). The baseline follows the teacher's learning-rate
+    schedule scaled to its own epochs (:func:`scaled_milestones`).
     """
     from art_bmtad.teacher_report import teacher_report
     from art_bmtad.teachers import Teacher
 
     rows = [Teacher(teacher, "adv", "teacher")]
     if student_model is not None:
-        baseline_config = replace(config, model=student_model, kind="madry", epochs=student_epochs)
+        baseline_config = replace(config, model=student_model, kind="madry", epochs=student_epochs,
+                                  milestones=scaled_milestones(config.milestones, config.epochs, student_epochs))
         baseline = prepare_teacher(baseline_config, data, cache_dir=cache_dir, device=device, progress=progress)
         rows.append(Teacher(baseline.classifier, "adv", "student-architecture Madry baseline"))
     x = torch.from_numpy(data.x_val[:n_examples]).to(teacher.device)

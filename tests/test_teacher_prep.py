@@ -200,3 +200,19 @@ def test_cli_reports_robust_teacher_strength(tmp_path, capsys):
     assert main(["--quiet", *args]) == 0
     out = capsys.readouterr().out
     assert "robust teacher: clean" in out and ("likely strong enough" in out or "LIKELY TOO WEAK" in out)
+
+
+def test_the_student_baseline_follows_the_teachers_schedule_scaled_to_its_epochs(tmp_path, monkeypatch):
+    assert teacher_prep.scaled_milestones((9,), 12, 4) == (3,)
+    assert teacher_prep.scaled_milestones((6, 9), 12, 2) == (1,)  # 6 -> 1; 9 -> 2, the last epoch: dropped
+    assert teacher_prep.scaled_milestones((1,), 12, 4) == ()  # round(1/3) = 0: before the first epoch, dropped
+    data = load_dataset("digits", n_train=96, n_test=32, val_size=32)
+    teacher_config = dataclasses.replace(FAST, kind="madry", epochs=3, milestones=(2,), eps=0.1, eps_step=0.05,
+                                         max_iter=1)
+    teacher = prepare_teacher(teacher_config, data, cache_dir=tmp_path, device="cpu", progress=False)
+    asked = []
+    monkeypatch.setattr(teacher_prep, "prepare_teacher",
+                        lambda config, *args, **kwargs: asked.append(config) or teacher)
+    teacher_prep.assess_robust_teacher(teacher.classifier, teacher_config, data, student_model="test_resnet",
+                                       student_epochs=2, cache_dir=tmp_path, device="cpu", progress=False)
+    assert [(c.model, c.kind, c.epochs, c.milestones) for c in asked] == [("test_resnet", "madry", 2, (1,))]
