@@ -2,7 +2,7 @@
 
 * ``smoke``: scikit-learn's digits (built in), timm ``test_resnet`` students and teachers (1x8x8 inputs),
   a few epochs and a small evaluation with a reduced AutoAttack budget (recorded in the results). Every
-  default defence; the whole benchmark took 89 s on 2 CPU cores, teachers included (cold cache).
+  default defence; the whole benchmark took 165 s on 2 quiet CPU cores with the teachers from the cache.
 * ``cifar10-cpu``: a 4,000-image CIFAR-10 training pool (``--data-path``, the npz layout; 400 of it for
   validation), timm ``resnet10t`` without the CIFAR stem (32x32 in, 8x8 after the stem), teachers trained here
   (Madry 8 epochs with the learning rate x0.1 after epoch 6: 40.5 clean / 28.7 PGD-20, against 31.8 / 22.5 at a
