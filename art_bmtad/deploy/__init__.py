@@ -15,8 +15,7 @@ TorchScript, safetensors, verified), :mod:`~.serving` (running an export; the se
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from art_bmtad.lazy import lazy_getattr
 
 _LAZY = {
     "CostReport": "art_bmtad.deploy.cost",
@@ -35,8 +34,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    """Import a public name's module on first access."""
-    if name not in _LAZY:
-        raise AttributeError(f"module 'art_bmtad.deploy' has no attribute {name!r}")
-    return getattr(importlib.import_module(_LAZY[name]), name)
+__getattr__ = lazy_getattr(__name__, _LAZY)
