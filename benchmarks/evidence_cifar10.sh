@@ -19,8 +19,9 @@ train() {  # train NAME [train options]: the student in OUT/NAME, resumed from i
   if [ -n "$(ls -A "$run/checkpoints" 2>/dev/null)" ]; then $ABT train --resume "$run"
   else rm -rf "$run"; $ABT train "$@" --out "$run"; fi
 }
-evaluate() {  # evaluate NAME: clean, PGD-20 and AutoAttack on the first 1,000 test images
-  [ -s "$OUT/$1/robustness.json" ] || $ABT eval --model "$OUT/$1" "${EVAL[@]}" --out "$OUT/$1/robustness.json"
+evaluate() {  # evaluate MODEL REPORT [eval options]: clean, PGD-20 and AutoAttack on the first 1,000 test images
+  local model=$1 report=$2; shift 2
+  [ -s "$report" ] || $ABT eval --model "$model" "${EVAL[@]}" "$@" --out "$report"
 }
 
 # Training first (teachers, students, the tuning study), then every evaluation, so the models are all there early.
@@ -35,12 +36,15 @@ fi
 train bmtard-tuned --config "$OUT/tune/config.yaml"
 # The robust teacher (the preset's, reused from the teacher cache) against the student's own Madry training.
 mkdir -p "$OUT/teachers"
-[ -s "$OUT/teachers/strength.txt" ] || $ABT teachers --model resnet10t --kind madry --data "$DATA" \
-    --n-train 1200 --val-size 200 --epochs 12 --milestones 9 --compare-student resnet10t --compare-epochs 4 \
-    --out "$OUT/teachers/robust" --quiet > "$OUT/teachers/strength.part" && mv "$OUT/teachers/strength.part" "$OUT/teachers/strength.txt"
-for name in bmtard-paper mtard rslad art-madry-pgd art-trades bmtard-tuned; do evaluate $name; done
-[ -s "$OUT/teachers/robust_robustness.json" ] || $ABT eval --model "$OUT/teachers/robust.safetensors" \
-    --data "$DATA" "${EVAL[@]}" --out "$OUT/teachers/robust_robustness.json"
+if [ ! -s "$OUT/teachers/strength.txt" ]; then
+  $ABT teachers --model resnet10t --kind madry --data "$DATA" --n-train 1200 --val-size 200 --epochs 12 \
+      --milestones 9 --compare-student resnet10t --compare-epochs 4 --out "$OUT/teachers/robust" --quiet \
+      > "$OUT/teachers/strength.part" && mv "$OUT/teachers/strength.part" "$OUT/teachers/strength.txt"
+fi
+for name in bmtard-paper mtard rslad art-madry-pgd art-trades bmtard-tuned; do
+  evaluate "$OUT/$name" "$OUT/$name/robustness.json"
+done
+evaluate "$OUT/teachers/robust.safetensors" "$OUT/teachers/robust_robustness.json" --data "$DATA"
 "${PYTHON:-python}" "$(dirname "$0")/evidence_table.py" --plot "$OUT/evidence_cifar10.png" \
     "B-MTARD, paper settings=$OUT/bmtard-paper/robustness.json" "B-MTARD, tuned=$OUT/bmtard-tuned/robustness.json" \
     "MTARD=$OUT/mtard/robustness.json" "RSLAD=$OUT/rslad/robustness.json" \
