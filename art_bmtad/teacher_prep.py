@@ -199,8 +199,9 @@ def _train_clean(classifier: PyTorchClassifier, config: TeacherConfig, data: Dat
             optimizer.step()
             scheduler.step()
             total += loss.detach() * len(batch)
-        epochs.set_postfix(loss=f"{total.item() / len(x):.4f}")
-        _log_epoch(config, epoch, started, f"loss {total.item() / len(x):.4f}")
+        epoch_loss = total.item() / len(x)
+        epochs.set_postfix(loss=f"{epoch_loss:.4f}")
+        _log_epoch(config, epoch, started, f"loss {epoch_loss:.4f}")
 
 
 def _train_madry(classifier: PyTorchClassifier, config: TeacherConfig, data: Dataset, progress: bool) -> None:

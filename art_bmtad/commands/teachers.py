@@ -55,8 +55,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     strength.add_argument("--compare-student", metavar="MODEL",
                           help="also train the student architecture MODEL with Madry PGD for --compare-epochs and say "
                                "whether the teacher is clearly more robust than that")
-    strength.add_argument("--compare-epochs", type=int, default=2, help="epochs of that baseline (it follows --milestones scaled to them: 9 of 12 "
-                               "epochs -> 3 of 4)")
+    strength.add_argument("--compare-epochs", type=int, default=2,
+                          help="epochs of that baseline (it follows --milestones scaled to them: 9 of 12 epochs -> 3 "
+                               "of 4)")
     strength.add_argument("--margin", type=float, default=0.05,
                           help="PGD accuracy the teacher must have above the baseline")
     output = add_output_options(parser, out_help="also save the teacher as OUT.safetensors + OUT.json", metavar="OUT")
