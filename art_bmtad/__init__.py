@@ -6,9 +6,8 @@ importable from ``art.defences.trainer``. The public names below are imported on
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from art_bmtad.lazy import lazy_getattr
+import importlib
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from art_bmtad.art_integration import register_with_art
@@ -55,7 +54,13 @@ __all__ = [
 ]
 
 
-__getattr__ = lazy_getattr(__name__, _PUBLIC)
+def __getattr__(name: str) -> Any:
+    """Import a public name's module on first access."""
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'art_bmtad' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_PUBLIC[name]), name)
+    globals()[name] = value
+    return value
 
 
 def __dir__() -> list[str]:

@@ -2,15 +2,11 @@
 NumPy (each checked in a fresh interpreter, the way a user's shell runs it)."""
 from __future__ import annotations
 
-import importlib
 import json
-import re
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
-
-import pytest
 
 from art_bmtad import cli
 
@@ -85,15 +81,3 @@ def test_report_re_renders_a_run_without_torch_art_or_scipy(tmp_path: Path) -> N
     assert "| **art-madry-pgd** | 90.0 |" in out
     assert (tmp_path / "results.md").is_file() and (tmp_path / "tradeoff.png").is_file()
     assert [name for name in found[f"report {tmp_path}"] if name != "numpy"] == []
-
-
-@pytest.mark.parametrize("package", ["art_bmtad", "art_bmtad.benchmark", "art_bmtad.deploy", "art_bmtad.evaluation"])
-def test_each_lazy_name_is_exported_and_resolves_to_its_modules_object(package: str) -> None:
-    module = importlib.import_module(package)
-    exports = module._PUBLIC if hasattr(module, "_PUBLIC") else module._LAZY
-    assert set(exports) <= set(module.__all__)
-    for name, source in exports.items():
-        assert getattr(module, name) is getattr(importlib.import_module(source), name)
-        assert name in vars(module)  # kept in the package after the first access
-    with pytest.raises(AttributeError, match=re.escape(f"module {package!r} has no attribute 'no_such_name'")):
-        module.no_such_name

@@ -14,9 +14,8 @@ Robust accuracies from small budgets are indications, not claims: defences need 
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from art_bmtad.lazy import lazy_getattr
+import importlib
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from art_bmtad.benchmark.files import render_run
@@ -37,4 +36,8 @@ _PUBLIC = {
 __all__ = ["TrainedDefence", "read_results", "render_run", "run_benchmark", "save_trained", "train_defence"]
 
 
-__getattr__ = lazy_getattr(__name__, _PUBLIC)
+def __getattr__(name: str) -> Any:
+    """Import a public name's module on first access."""
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'art_bmtad.benchmark' has no attribute {name!r}")
+    return getattr(importlib.import_module(_PUBLIC[name]), name)

@@ -15,7 +15,8 @@ TorchScript, safetensors, verified), :mod:`~.serving` (running an export; the se
 """
 from __future__ import annotations
 
-from art_bmtad.lazy import lazy_getattr
+import importlib
+from typing import Any
 
 _LAZY = {
     "CostReport": "art_bmtad.deploy.cost",
@@ -34,4 +35,8 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-__getattr__ = lazy_getattr(__name__, _LAZY)
+def __getattr__(name: str) -> Any:
+    """Import a public name's module on first access."""
+    if name not in _LAZY:
+        raise AttributeError(f"module 'art_bmtad.deploy' has no attribute {name!r}")
+    return getattr(importlib.import_module(_LAZY[name]), name)

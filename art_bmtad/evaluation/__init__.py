@@ -14,9 +14,8 @@ Modules: :mod:`~.settings` (threat model, budgets), :mod:`~.objectives` (CW marg
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from art_bmtad.lazy import lazy_getattr
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from art_bmtad.evaluation.settings import ATTACKS, AttackSettings, ThreatModel
 
@@ -45,4 +44,8 @@ __all__ = [
 ]
 
 
-__getattr__ = lazy_getattr(__name__, _LAZY)
+def __getattr__(name: str) -> Any:
+    """Import a heavy public name's module on first access."""
+    if name not in _LAZY:
+        raise AttributeError(f"module 'art_bmtad.evaluation' has no attribute {name!r}")
+    return getattr(importlib.import_module(_LAZY[name]), name)
