@@ -26,7 +26,7 @@ import numpy as np
 from art.attacks.attack import EvasionAttack
 from art.attacks.evasion import AutoAttack, AutoProjectedGradientDescent, SquareAttack
 
-from art_bmtad.adversarial import gradient_view
+from art_bmtad.algorithm.adversarial import gradient_view
 from art_bmtad.evaluation.objectives import TargetedDLRLoss
 from art_bmtad.evaluation.report import AttackResult
 from art_bmtad.evaluation.runner import AttackRunner
@@ -35,8 +35,9 @@ from art_bmtad.evaluation.settings import APGD_STEP_FACTOR, AUTOATTACK_VARIANTS,
 VARIANTS = AUTOATTACK_VARIANTS
 
 FAB_T_NOTE = (
-    f"FAB-T skipped: ART {art.__version__} has no FAB attack, so 'standard' AutoAttack here is APGD-CE, APGD-T "
-    "and Square; its robust accuracy can only be equal to or above that of the full standard version."
+    f"FAB-T skipped: ART {art.__version__} has no FAB attack, so AutoAttack from ART's attacks is APGD-CE, "
+    "APGD-T and Square (not the standard protocol); its robust accuracy can only be equal to or above that of the "
+    "full standard version (--autoattack-backend reference runs all four)."
 )
 
 
