@@ -5,6 +5,7 @@ from typing import Any
 
 from art_bmtad.deploy.benchmark import cost_cells, cost_footnote, cost_headers
 from art_bmtad.evaluation.settings import format_eps
+from art_bmtad.evaluation.weighted_robust import robust_metric, w_robust, w_robust_label
 
 DASH = "–"
 SHARED_THREAT = ("eps", "eps_step", "max_iter")
@@ -58,27 +59,29 @@ def _setting(results: dict[str, Any]) -> str:
 
 
 def _table(results: dict[str, Any], columns: list[tuple[str, str]]) -> str:
-    header = ["Model", *(label for _, label in columns), "Epoch", "Train s", "Teachers s", "Total s", "s/epoch",
-              "Peak MiB", *cost_headers(results), "Notes"]
+    metric = robust_metric(key for key, _ in columns)
+    header = ["Model", *(label for _, label in columns), w_robust_label(metric), "Epoch", "Train s", "Teachers s",
+              "Total s", "s/epoch", "Peak MiB", *cost_headers(results), "Notes"]
     lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 2) + "---|"]
-    lines += [_teacher_row(teacher, columns) for teacher in results["teachers"]]
-    lines += [_defence_row(defence, columns) for defence in results["defences"]]
+    lines += [_teacher_row(teacher, columns, metric) for teacher in results["teachers"]]
+    lines += [_defence_row(defence, columns, metric) for defence in results["defences"]]
     return "\n".join(lines)
 
 
-def _teacher_row(teacher: dict[str, Any], columns: list[tuple[str, str]]) -> str:
+def _teacher_row(teacher: dict[str, Any], columns: list[tuple[str, str]], metric: str | None) -> str:
     accuracy = {key: value for key, value in teacher["accuracy"].items() if key != "worst_case"}
     cells = [f"teacher: {teacher['role']} (`{teacher['model']}`, {teacher['kind']})",
-             *(_percent(accuracy.get(key)) for key, _ in columns),
+             *(_percent(accuracy.get(key)) for key, _ in columns), _percent(w_robust(accuracy, metric)),
              DASH, _seconds(teacher.get("train_seconds", teacher["prepare_seconds"])), DASH, DASH, DASH, DASH,
              *cost_cells(teacher),
              f"{teacher['source']}; entropy {teacher['mean_entropy']:.3f} nats"]
     return "| " + " | ".join(cells) + " |"
 
 
-def _defence_row(defence: dict[str, Any], columns: list[tuple[str, str]]) -> str:
+def _defence_row(defence: dict[str, Any], columns: list[tuple[str, str]], metric: str | None) -> str:
     memory = defence["peak_memory_mib"]
     cells = [f"**{defence['name']}**", *(_percent(defence["accuracy"].get(key)) for key, _ in columns),
+             _percent(w_robust(defence["accuracy"], metric)),
              str(defence["selected_epoch"]), f"{defence['train_seconds']:.1f}", *_cost(defence),
              f"{defence['seconds_per_epoch']:.2f}",
              DASH if memory is None else f"{memory:.0f}", *cost_cells(defence), _defence_notes(defence)]
@@ -154,7 +157,9 @@ def _banner(defences: list[dict[str, Any]]) -> str:
 def _footnotes(results: dict[str, Any]) -> str:
     memory_kinds = sorted({defence["memory_kind"] for defence in results["defences"]})
     notes = [
-        "Accuracies in %. Teachers: clean accuracy, and PGD-20 for the robust teacher, on the same test examples; "
+        "Accuracies in %. W-Robust: the mean of clean and robust accuracy (the B-MTARD paper's Weighted Robust "
+        "Accuracy), with AutoAttack as the robust accuracy when the table has it, else PGD-20. Teachers: clean "
+        "accuracy, and PGD-20 for the robust teacher, on the same test examples; "
         "their Train s is what training them cost (also when this run took them from the cache; ? when unknown: "
         "a checkpoint or published weights).",
         "Teachers s: the training cost of the teachers a distillation defence needs; Total s: the student's "

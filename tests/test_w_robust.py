@@ -1,0 +1,44 @@
+"""W-Robust, the mean of clean and robust accuracy, and its column in the benchmark's table."""
+from __future__ import annotations
+
+import pytest
+
+from art_bmtad.benchmark import render
+from art_bmtad.evaluation.weighted_robust import robust_metric, w_robust, w_robust_label
+
+
+def test_autoattack_is_preferred_and_pgd_is_the_fallback():
+    assert robust_metric(["clean", "fgsm", "pgd20", "cw", "autoattack"]) == "autoattack"
+    assert robust_metric(["clean", "pgd20"]) == "pgd20"
+    assert robust_metric(["clean", "fgsm"]) is None
+    assert w_robust({"clean": 0.60, "pgd20": 0.30, "autoattack": 0.25}, "autoattack") == pytest.approx(0.425)
+    assert w_robust({"clean": 0.60, "pgd20": 0.30}, "pgd20") == pytest.approx(0.45)
+    assert w_robust({"clean": 0.60}, "autoattack") is None  # a clean teacher's row
+    assert w_robust({"clean": 0.60}, None) is None
+    assert w_robust_label("autoattack") == "W-Robust (clean + AutoAttack) / 2"
+    assert w_robust_label("pgd20") == "W-Robust (clean + PGD-20) / 2"
+
+
+def _defence(name: str, accuracy: dict[str, float]) -> dict:
+    return {"name": name, "accuracy": accuracy, "selected_epoch": 3, "train_seconds": 12.0,
+            "seconds_per_epoch": 4.0, "peak_memory_mib": 100.0, "sanity_passed": True, "notes": []}
+
+
+def test_the_benchmark_table_has_a_w_robust_column_naming_its_metric():
+    results = {
+        "teachers": [{"role": "clean", "model": "resnet10t", "kind": "clean", "accuracy": {"clean": 0.8},
+                      "prepare_seconds": 1.0, "source": "cache", "mean_entropy": 0.5}],
+        "defences": [_defence("bmtard", {"clean": 0.62, "pgd20": 0.31, "autoattack": 0.28, "worst_case": 0.28}),
+                     _defence("art-trades", {"clean": 0.50, "pgd20": 0.35, "autoattack": 0.30, "worst_case": 0.3})],
+    }
+    columns = [("clean", "Clean"), ("pgd20", "PGD-20"), ("autoattack", "AutoAttack")]
+    lines = render._table(results, columns).splitlines()
+    header = [cell.strip() for cell in lines[0].strip("|").split("|")]
+    assert header[:5] == ["Model", "Clean", "PGD-20", "AutoAttack", "W-Robust (clean + AutoAttack) / 2"]
+    rows = {line.split("|")[1].strip(): [cell.strip() for cell in line.strip("|").split("|")] for line in lines[2:]}
+    assert rows["**bmtard**"][4] == "45.0"  # (62 + 28) / 2
+    assert rows["**art-trades**"][4] == "40.0"  # (50 + 30) / 2
+    assert rows["teacher: clean (`resnet10t`, clean)"][4] == "–"  # no robust accuracy
+    pgd_only = render._table(results, columns[:2]).splitlines()
+    assert "W-Robust (clean + PGD-20) / 2" in pgd_only[0]
+    assert "| 46.5 |" in pgd_only[2 + 1]  # bmtard: (62 + 31) / 2
