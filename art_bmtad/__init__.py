@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from art_bmtad.art_integration import register_with_art
-    from art_bmtad.balance import EntropyBalance, NormalizedLossBalance, RelativeLossBalance
+    from art_bmtad.algorithm.balance import EntropyBalance, NormalizedLossBalance, RelativeLossBalance
     from art_bmtad.hookspecs import hookimpl
-    from art_bmtad.teachers import Teacher
+    from art_bmtad.algorithm.teachers import Teacher
     from art_bmtad.trainers import (
         AdversarialTrainerARDPyTorch,
         AdversarialTrainerBMTARDPyTorch,
@@ -30,10 +30,10 @@ _PUBLIC = {
     "AdversarialTrainerMTARDPyTorch": "art_bmtad.trainers",
     "AdversarialTrainerRSLADPyTorch": "art_bmtad.trainers",
     "DistillationTrainer": "art_bmtad.trainers",
-    "EntropyBalance": "art_bmtad.balance",
-    "NormalizedLossBalance": "art_bmtad.balance",
-    "RelativeLossBalance": "art_bmtad.balance",
-    "Teacher": "art_bmtad.teachers",
+    "EntropyBalance": "art_bmtad.algorithm.balance",
+    "NormalizedLossBalance": "art_bmtad.algorithm.balance",
+    "RelativeLossBalance": "art_bmtad.algorithm.balance",
+    "Teacher": "art_bmtad.algorithm.teachers",
     "hookimpl": "art_bmtad.hookspecs",
     "register_with_art": "art_bmtad.art_integration",
 }

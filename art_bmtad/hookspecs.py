@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from art.estimators.classification import PyTorchClassifier
     from torch import nn
 
-    from art_bmtad.datasets import Dataset
+    from art_bmtad.data.datasets import Dataset
     from art_bmtad.models.zoo import ModelZoo
 
 hookspec = pluggy.HookspecMarker("art_bmtad")
@@ -26,7 +26,7 @@ DefenceFactory = Callable[..., "Trainer"]
 ModelFactory = Callable[..., "nn.Module | PyTorchClassifier"]
 """``factory(**kwargs)`` returning a ``torch.nn.Module`` or an ART ``PyTorchClassifier``."""
 DatasetFactory = Callable[..., "Dataset"]
-"""``factory(**kwargs)`` returning an :class:`art_bmtad.datasets.Dataset`."""
+"""``factory(**kwargs)`` returning an :class:`art_bmtad.data.datasets.Dataset`."""
 
 
 @hookspec
@@ -63,7 +63,7 @@ def art_bmtad_register_datasets(register: Callable[[str, DatasetFactory], None])
     """Register datasets for training and the benchmark.
 
     Call ``register(name, factory)`` once per dataset. ``factory(**kwargs)`` returns an
-    :class:`art_bmtad.datasets.Dataset`: train, validation and test arrays (``x`` float32 NCHW in
+    :class:`art_bmtad.data.datasets.Dataset`: train, validation and test arrays (``x`` float32 NCHW in
     [0, 1], ``y`` int64 class indices), class names, and the normalisation ``mean`` and ``std``.
 
     Args:

@@ -346,7 +346,7 @@ def create_dataset(name: str, **kwargs: Any) -> Any:
         **kwargs: options of that dataset; those that are ``None`` are dropped.
 
     Returns:
-        An :class:`art_bmtad.datasets.Dataset`.
+        An :class:`art_bmtad.data.datasets.Dataset`.
 
     Raises:
         UnknownNameError: no plugin registered ``name``.

@@ -37,9 +37,9 @@ from art.estimators.classification import PyTorchClassifier
 import art_bmtad
 from art_bmtad import AdversarialTrainerBMTARDPyTorch
 from art_bmtad_timm import timm_classifier
-from art_bmtad.adversarial import parameters_frozen
-from art_bmtad.device import resolve_device, synchronize
-from art_bmtad.teachers import classifier_logits
+from art_bmtad.algorithm.adversarial import parameters_frozen
+from art_bmtad.utils.device import resolve_device, synchronize
+from art_bmtad.algorithm.teachers import classifier_logits
 
 EPS, EPS_STEP, MAX_ITER = 8 / 255, 2 / 255, 10
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10.npz"

@@ -214,8 +214,8 @@ def check_cuda_path(device: Any, sizes: argparse.Namespace, workdir: Path) -> di
     import torch
 
     from art_bmtad import AdversarialTrainerBMTARDPyTorch
-    from art_bmtad.augment import random_crop_flip
-    from art_bmtad.checkpoints import load_classifier, save_classifier
+    from art_bmtad.algorithm.augment import random_crop_flip
+    from art_bmtad.models.classifier_files import load_classifier, save_classifier
     from art_bmtad_timm import timm_classifier
 
     rng = np.random.default_rng(0)
@@ -314,9 +314,9 @@ STUDENT_COSTS = {"bmtard": 1.0, "rslad": 0.95, "art-madry-pgd": 1.3, "art-trades
 def run_evidence(stages: Stages, device: Any, sizes: argparse.Namespace, data_path: Path, unit_s: float,
                  workdir: Path) -> dict[str, Any]:
     """Teachers, then four students at equal epochs, evaluated alike; results copied to ``--out`` as they come."""
-    from art_bmtad.benchmark import components
+    from art_bmtad.pipeline import components
     from art_bmtad.benchmark.run import run_benchmark
-    from art_bmtad.config import load_recipe
+    from art_bmtad.recipes.recipe import load_recipe
 
     robust_epochs = plan_epochs(stages.left() * 0.28, unit_s * sizes.teacher_cost, {"robust": 2.0},
                                 maximum=sizes.max_teacher_epochs)
@@ -435,7 +435,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     import numpy as np
     import torch
 
-    from art_bmtad.device import resolve_device
+    from art_bmtad.utils.device import resolve_device
 
     sizes = dry_run_sizes() if args.dry_run else full_sizes()
     sizes.device = "cpu" if args.dry_run else "cuda"
@@ -513,7 +513,7 @@ def main(argv: list[str] | None = None) -> int:
     go.add_argument("--carry-dir", type=Path, default=CARRY_DIR)
     args = parser.parse_args(argv)
     if args.command == "prepare":
-        from art_bmtad.presets import SHARED_CIFAR10
+        from art_bmtad.recipes.presets import SHARED_CIFAR10
 
         print(json.dumps(prepare(args.data or SHARED_CIFAR10, args.carry_dir, args.n_train, args.n_test), indent=1))
         return 0

@@ -20,7 +20,7 @@ import logging
 from pathlib import Path
 
 from art_bmtad.benchmark import render_run, run_benchmark
-from art_bmtad.config import load_recipe
+from art_bmtad.recipes.recipe import load_recipe
 
 
 def main() -> None:

@@ -20,7 +20,7 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
 from art_bmtad import AdversarialTrainerBMTARDPyTorch
-from art_bmtad.device import physical_cores
+from art_bmtad.utils.device import physical_cores
 
 EPS = 0.15  # Linf budget in [0, 1] pixels; digits are 8x8 images with 17 grey levels
 

@@ -62,7 +62,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from art_bmtad.benchmark import render_run, run_benchmark
-    from art_bmtad.config import load_recipe
+    from art_bmtad.recipes.recipe import load_recipe
     from art_bmtad.registry import get_plugin_manager
 
     get_plugin_manager().register(sys.modules[__name__], name="example-fgsm-plugin")

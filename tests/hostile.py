@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from art_bmtad import cli
-from art_bmtad.benchmark.components import build_student
-from art_bmtad.checkpoints import save_classifier
-from art_bmtad.config import load_recipe
-from art_bmtad.dataset_catalog import PRESETS
+from art_bmtad.pipeline.components import build_student
+from art_bmtad.models.classifier_files import save_classifier
+from art_bmtad.recipes.recipe import load_recipe
+from art_bmtad.data.catalog import KNOWN_DATASETS
 from art_bmtad.run import LOCK_FILE
 
 SMOKE = ["--preset", "smoke", "--n-train", "300", "--epochs", "1"]
@@ -57,7 +57,7 @@ def write_npz(path: Path, n: int = 40, **changes: np.ndarray) -> Path:
 
 def saved_teacher(path: Path, preset: str, nan: bool = False) -> Path:
     """A teacher checkpoint of the smoke student's architecture, for ``preset``'s images (NaN weights if asked)."""
-    classifier = build_student(load_recipe("smoke"), PRESETS[preset], device="cpu")
+    classifier = build_student(load_recipe("smoke"), KNOWN_DATASETS[preset], device="cpu")
     if nan:
         for parameter in classifier.model.parameters():
             parameter.data.fill_(float("nan"))

@@ -11,7 +11,7 @@ import safetensors.torch
 import torch
 from torch import nn
 
-from art_bmtad.checkpoints import load_classifier, load_state_dict, load_weights, read_metadata, save_classifier
+from art_bmtad.models.classifier_files import load_classifier, load_state_dict, load_weights, read_metadata, save_classifier
 from art_bmtad_timm import timm_classifier
 
 

@@ -14,7 +14,7 @@ import torch
 from safetensors.torch import load_file
 
 from art_bmtad import cli
-from art_bmtad.config import load_recipe
+from art_bmtad.recipes.recipe import load_recipe
 
 TINY_TRAIN = ["--n-train", "300", "--epochs", "1", "--set", "teachers.robust.epochs=1",
               "--set", "teachers.clean.epochs=1"]
@@ -96,7 +96,7 @@ def test_quiet_silences_arts_own_progress_bars(capfd) -> None:
     from art.estimators.classification import PyTorchClassifier
 
     from art_bmtad.commands.recipe_options import quiet_or_progress
-    from art_bmtad.progress import restore_progress
+    from art_bmtad.utils.progress import restore_progress
 
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 2))
     classifier = PyTorchClassifier(model, loss=torch.nn.CrossEntropyLoss(), input_shape=(4,), nb_classes=2,

@@ -8,8 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from art_bmtad.augment import random_crop_flip
-from art_bmtad.datasets import PRESETS, load_dataset
+from art_bmtad.algorithm.augment import random_crop_flip
+from art_bmtad.data.datasets import KNOWN_DATASETS, load_dataset
 
 SHARED_CIFAR10 = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10.npz"
 
@@ -25,7 +25,7 @@ def test_digits_default_source():
     for x, y in ((data.x_train, data.y_train), (data.x_val, data.y_val), (data.x_test, data.y_test)):
         assert x.dtype == np.float32 and y.dtype == np.int64 and len(x) == len(y)
         assert x.min() == 0.0 and x.max() == 1.0
-    assert (data.mean, data.std) == (PRESETS["digits"].mean, PRESETS["digits"].std)
+    assert (data.mean, data.std) == (KNOWN_DATASETS["digits"].mean, KNOWN_DATASETS["digits"].std)
     assert set(np.bincount(data.y_val)) <= {14, 15}  # stratified: ~10 % of each class
 
     from sklearn.datasets import load_digits
@@ -113,7 +113,7 @@ def test_shared_cifar10_npz():
     assert data.class_names[:3] == ("airplane", "automobile", "bird")
     assert (len(data.x_train), len(data.x_val), len(data.x_test)) == (90, 10, 50)
     assert np.bincount(data.y_test).tolist() == [5] * 10
-    assert (data.mean, data.std) == (PRESETS["cifar10"].mean, PRESETS["cifar10"].std)
+    assert (data.mean, data.std) == (KNOWN_DATASETS["cifar10"].mean, KNOWN_DATASETS["cifar10"].std)
     assert 0.3 < data.x_train.mean() < 0.6 and data.x_train.max() <= 1.0
 
 
@@ -134,7 +134,7 @@ def test_torchvision_cifar_layout(tmp_path, monkeypatch):
     data = load_dataset("cifar10", root=tmp_path, val_size=0)
     assert data.x_train.shape == (20, 3, 32, 32) and data.x_test.shape == (10, 3, 32, 32)
     assert np.allclose(data.x_train, 0.2) and np.allclose(data.x_test, 0.8)
-    assert data.class_names[0] == "class0" and data.mean == PRESETS["cifar10"].mean
+    assert data.class_names[0] == "class0" and data.mean == KNOWN_DATASETS["cifar10"].mean
 
 
 COLOURS = {"cat": (255, 0, 0), "dog": (0, 0, 255)}

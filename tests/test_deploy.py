@@ -14,8 +14,8 @@ import torch
 from sklearn.datasets import load_digits
 
 from art_bmtad import cli
-from art_bmtad.checkpoints import save_classifier
-from art_bmtad.config import load_recipe, write_recipe
+from art_bmtad.models.classifier_files import save_classifier
+from art_bmtad.recipes.recipe import load_recipe, write_recipe
 from art_bmtad.deploy import export as export_module
 from art_bmtad.deploy.cost import count_flops, measure_cost, peak_activation_bytes
 from art_bmtad.deploy.export import ExportVerificationError, export_student
@@ -112,7 +112,7 @@ def torchscript_export(student_run: Path, tmp_path_factory: pytest.TempPathFacto
 
 
 def _digits_test(n: int) -> np.ndarray:
-    from art_bmtad.benchmark.components import load_data
+    from art_bmtad.pipeline.components import load_data
 
     return load_data(load_recipe("smoke")).x_test[:n]
 
@@ -128,7 +128,7 @@ def test_export_round_trip_reproduces_the_student(student_run, tmp_path, export_
     assert check.passed and check.agreement == 1.0 and check.accuracy_export == check.accuracy_pytorch
     assert check.max_abs_diff <= check.tolerance and check.tolerance >= 1e-4
 
-    from art_bmtad.checkpoints import load_classifier
+    from art_bmtad.models.classifier_files import load_classifier
 
     student = load_classifier(student_run, device="cpu")
     exported = open_export(out, student=student)

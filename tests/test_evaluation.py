@@ -347,15 +347,15 @@ def test_cli_help_explains_every_option(capsys):
 
 def test_cli_eval_writes_the_json_report(tmp_path, monkeypatch, capsys):
     from art_bmtad.cli import main
-    from art_bmtad.datasets import Dataset
+    from art_bmtad.data.datasets import Dataset
 
     classifier, x, labels = ten_class_problem(n=12)
     loaded = {}
     dataset = Dataset("fake", x, labels, x[:4], labels[:4], x, labels, tuple(str(i) for i in range(10)), (0.5,), (0.5,))
-    monkeypatch.setattr("art_bmtad.checkpoints.load_classifier",
+    monkeypatch.setattr("art_bmtad.models.classifier_files.load_classifier",
                         lambda path, arch=None, device=None, **kwargs: loaded.update(path=path, device=device)
                         or classifier)
-    monkeypatch.setattr("art_bmtad.benchmark.components.open_dataset", lambda source, path, **kwargs: dataset)
+    monkeypatch.setattr("art_bmtad.pipeline.components.open_dataset", lambda source, path, **kwargs: dataset)
     out = tmp_path / "eval.json"
 
     code = main(["--quiet", "eval", "--model", str(tmp_path), "--attacks", "fgsm,pgd20", "--eps", "4/255",

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from art_bmtad import training_state
-from art_bmtad.training_state import CheckpointError, CheckpointWarning, checkpoint_paths, read_checkpoint
+from art_bmtad.trainers import training_checkpoints
+from art_bmtad.trainers.training_checkpoints import CheckpointError, CheckpointWarning, checkpoint_paths, read_checkpoint
 from tests.training_runs import STEPS_PER_EPOCH, Stop, stop_at, assert_same_run, fit, make_trainer
 
 
@@ -143,7 +143,7 @@ def test_a_fresh_run_does_not_overwrite_an_existing_run(tmp_path):
 
 
 def test_full_disk_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
-    write = training_state._write_durably
+    write = training_checkpoints._write_durably
 
     def disk_fills_up(path: str, data: bytes) -> None:
         if "000000003" in path:
@@ -152,7 +152,7 @@ def test_full_disk_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         write(path, data)
 
-    monkeypatch.setattr(training_state, "_write_durably", disk_fills_up)
+    monkeypatch.setattr(training_checkpoints, "_write_durably", disk_fills_up)
     trainer, scheduler = make_trainer()
     saved: dict[str, bytes] = {}
     trainer.on_step_end = lambda epoch, step: saved.update(snapshot(tmp_path)) if step == 3 else None

@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from art_bmtad.losses import negative_entropy, soft_kl, tempered_kl
+from art_bmtad.algorithm.losses import negative_entropy, soft_kl, tempered_kl
 
 
 def test_soft_kl_one_hot_teacher_uniform_student():

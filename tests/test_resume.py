@@ -12,7 +12,7 @@ import pytest
 import torch
 from art.data_generators import NumpyDataGenerator
 
-from art_bmtad.training_state import checkpoint_paths, read_checkpoint
+from art_bmtad.trainers.training_checkpoints import checkpoint_paths, read_checkpoint
 from tests.conftest import TinyConvNet
 from tests.training_runs import STEPS_PER_EPOCH, Stop, stop_at, assert_same_run, digits, fit, make_trainer
 
@@ -176,7 +176,7 @@ def test_resume_refuses_other_data_or_batch_size(tmp_path):
 
 
 def test_rank_zero_only_helpers_are_single_process_noops():
-    from art_bmtad import distributed
+    from art_bmtad.utils import distributed
 
     assert not distributed.is_distributed() and distributed.world_size() == 1 and distributed.is_main_process()
     t = torch.tensor([1.0, 2.0])
@@ -191,7 +191,7 @@ def test_rank_zero_only_helpers_are_single_process_noops():
 
 def test_checkpoints_record_the_run_they_belong_to(tmp_path):
     """What `train --resume` compares: the recipe and data digest recorded in every checkpoint's header."""
-    from art_bmtad.training_state import differing_keys, read_run_record, recording
+    from art_bmtad.trainers.training_checkpoints import differing_keys, read_run_record, recording
 
     trainer, scheduler = make_trainer()
     trainer.on_step_end = stop_at(3)

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from art_bmtad import cli, training_state
-from art_bmtad.config import load_recipe, write_recipe
+from art_bmtad import cli
+from art_bmtad.trainers import training_checkpoints
+from art_bmtad.recipes.recipe import load_recipe, write_recipe
 from art_bmtad.run import (
     LOCK_FILE,
     RunFolder,
@@ -222,8 +223,8 @@ def recorded_run(folder: Path, recipe_args: dict, data_digest: str = "0" * 64, o
     recipe = load_recipe("smoke", overrides=recipe_args)
     write_recipe(recipe, folder / "config.yaml")
     recorded = {key: value for key, value in recipe.to_dict().items() if not (older and key == "amp")}
-    with training_state.recording({"recipe": recorded, "data": data_digest}):
-        store = training_state.CheckpointStore(folder / "checkpoints")
+    with training_checkpoints.recording({"recipe": recorded, "data": data_digest}):
+        store = training_checkpoints.CheckpointStore(folder / "checkpoints")
         store.check_writable()
         store.save(1, {"w": torch.zeros(1)}, {})
     return folder
@@ -256,7 +257,7 @@ def test_resume_refuses_other_data_after_loading_it_and_before_teachers(tmp_path
 def test_under_torchrun_rank_zero_opens_and_every_rank_learns_of_a_refusal(rank, finished_run, monkeypatch) -> None:
     """Rank 0 alone opens the folder; another rank raises rank 0's message instead of waiting for rank 0 in a
     collective (the broadcast stands in for torch.distributed's: rank 0 sends, the others receive)."""
-    from art_bmtad import distributed
+    from art_bmtad.utils import distributed
 
     sent, received = [], iter(["--out A already holds a run", None])
     monkeypatch.setattr(distributed, "is_distributed", lambda: True)

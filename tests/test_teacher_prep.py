@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import torch
 
-from art_bmtad import teacher_prep
-from art_bmtad.checkpoints import load_classifier, read_metadata
+from art_bmtad.pipeline import teacher_prep
+from art_bmtad.models.classifier_files import load_classifier, read_metadata
 from art_bmtad.cli import main
-from art_bmtad.datasets import load_dataset
-from art_bmtad.teacher_prep import TeacherConfig, prepare_teacher, resolve_cache_dir, teacher_cache_key, train_teacher
+from art_bmtad.data.datasets import load_dataset
+from art_bmtad.pipeline.teacher_prep import TeacherConfig, prepare_teacher, resolve_cache_dir, teacher_cache_key, train_teacher
 
 FAST = TeacherConfig(model="test_resnet", epochs=1, batch_size=32, max_iter=1, seed=0)
 
@@ -103,10 +103,10 @@ def test_milestones_decay_a_robust_teachers_learning_rate_after_those_epochs(dat
         return classifier
 
     monkeypatch.setattr(teacher_prep, "create_classifier", recording_classifier)
-    with caplog.at_level(logging.INFO, logger="art_bmtad.teacher_prep"):
+    with caplog.at_level(logging.INFO, logger="art_bmtad.pipeline.teacher_prep"):
         train_teacher(config, one_batch, device="cpu", progress=False)
     assert seen == pytest.approx([0.05, 0.005, 0.0005])  # one optimiser step per epoch (one batch)
-    lines = [record.getMessage() for record in caplog.records if record.name == "art_bmtad.teacher_prep"]
+    lines = [record.getMessage() for record in caplog.records if record.name == "art_bmtad.pipeline.teacher_prep"]
     assert [line.split(" (")[0] for line in lines] == [  # one line per epoch, for logs where no bar is drawn
         f"{kind} teacher {config.model}: epoch {k}/3, lr {lr:g}" for k, lr in ((1, 0.05), (2, 0.005), (3, 0.0005))]
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from art_bmtad import AdversarialTrainerBMTARDPyTorch, Teacher
-from art_bmtad.teacher_report import TeacherMonitor, WeakTeacherWarning, teacher_report
+from art_bmtad.trainers.teacher_report import TeacherMonitor, WeakTeacherWarning, teacher_report
 from tests.conftest import TinyConvNet, make_classifier
 
 

@@ -424,8 +424,8 @@ def test_bad_students_and_teachers():
 @pytest.mark.parametrize("view, random_init", [("student", False), ("train-mode", True), ("sum-loss", False)])
 def test_bare_pgd_loop_equals_arts_own_iterations_bit_for_bit(digits, view, random_init):
     """The default attack runs ART's Linf PGD as a bare autograd.grad loop; its output is ART's, to the bit."""
-    import art_bmtad.adversarial as adversarial
-    from art_bmtad.adversarial import AdversarialBatch, gradient_view, pgd_linf
+    import art_bmtad.algorithm.adversarial as adversarial
+    from art_bmtad.algorithm.adversarial import AdversarialBatch, gradient_view, pgd_linf
 
     torch.manual_seed(0)
     student = make_classifier(TinyConvNet(), preprocessing=(0.5, 0.25))
@@ -453,7 +453,7 @@ def test_bare_pgd_loop_equals_arts_own_iterations_bit_for_bit(digits, view, rand
 def test_attacks_outside_the_bare_path_run_arts_own_iteration():
     from art.attacks.evasion import ProjectedGradientDescentPyTorch
 
-    from art_bmtad.adversarial import _bare_pgd_applies, pgd_linf
+    from art_bmtad.algorithm.adversarial import _bare_pgd_applies, pgd_linf
 
     student = make_classifier(TinyConvNet())
     assert _bare_pgd_applies(pgd_linf(student, 0.1, 0.01, 3))

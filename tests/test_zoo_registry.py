@@ -13,8 +13,8 @@ import torch
 from torch import nn
 
 from art_bmtad import cli, hookimpl
-from art_bmtad.checkpoints import load_classifier, save_classifier
-from art_bmtad.config import ConfigError, check_pretrained_teachers, load_recipe
+from art_bmtad.models.classifier_files import load_classifier, save_classifier
+from art_bmtad.recipes.recipe import ConfigError, check_pretrained_teachers, load_recipe
 from art_bmtad.discovery import DISABLE_AUTOLOAD_ENV, PluginWarning
 from art_bmtad.models.classifier import create_classifier, model_spec
 from art_bmtad.models.zoo import MissingWeightsError, ModelCfg, ModelZoo
@@ -51,7 +51,7 @@ def _create(model: str, *, pretrained=False, weights=None, num_classes=None, inp
         raise ValueError(f"tiny/{model} takes 1x8x8 inputs, not {input_size}")
     module = _tiny_mlp(width, num_classes or 10)
     if pretrained:
-        from art_bmtad.checkpoints import load_weights
+        from art_bmtad.models.classifier_files import load_weights
 
         if download:  # the zoo's own download path: here, published weights of seed 0
             _write_tiny_weights(Path(weights or "weights"))

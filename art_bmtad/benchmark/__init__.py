@@ -2,13 +2,13 @@
 with the same :func:`~art_bmtad.evaluation.evaluate_robustness` settings, reported as JSON, Markdown and plots::
 
     from art_bmtad.benchmark import run_benchmark
-    from art_bmtad.config import load_recipe
+    from art_bmtad.recipes.recipe import load_recipe
 
     results = run_benchmark(load_recipe("smoke"), "runs/smoke")
 
-Modules: :mod:`~.components` (what a recipe builds), :mod:`~.training` (one defence, selection, timing),
-:mod:`~.memory`, :mod:`~.results` (``results.json``), :mod:`~.render` (Markdown), :mod:`~.plots`,
-:mod:`~.files` (re-rendering a run folder), :mod:`~.run` (the whole run).
+Modules: :mod:`~.results` (``results.json``), :mod:`~.render` (Markdown), :mod:`~.plots`, :mod:`~.files`
+(re-rendering a run folder), :mod:`~.run` (the whole run). What a recipe builds and the training of one defence
+live in :mod:`art_bmtad.pipeline`, which the other commands share.
 
 Robust accuracies from small budgets are indications, not claims: defences need careful evaluation.
 """
@@ -21,15 +21,15 @@ if TYPE_CHECKING:
     from art_bmtad.benchmark.files import render_run
     from art_bmtad.benchmark.results import read_results
     from art_bmtad.benchmark.run import run_benchmark, save_trained
-    from art_bmtad.benchmark.training import TrainedDefence, train_defence
+    from art_bmtad.pipeline.training import TrainedDefence, train_defence
 
 _PUBLIC = {
-    "TrainedDefence": "art_bmtad.benchmark.training",
+    "TrainedDefence": "art_bmtad.pipeline.training",
     "read_results": "art_bmtad.benchmark.results",
     "render_run": "art_bmtad.benchmark.files",
     "run_benchmark": "art_bmtad.benchmark.run",
     "save_trained": "art_bmtad.benchmark.run",
-    "train_defence": "art_bmtad.benchmark.training",
+    "train_defence": "art_bmtad.pipeline.training",
 }
 """Public name -> its module, imported on first use (``art-bmtad report`` needs no torch)."""
 

@@ -28,7 +28,7 @@ import platform
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from art_bmtad.json_documents import read_json_document
+from art_bmtad.utils.json_documents import read_json_document
 
 if TYPE_CHECKING:
     import torch
@@ -41,7 +41,7 @@ RESULTS_FILE = "results.json"
 
 def environment(device: torch.device) -> dict[str, Any]:
     """Versions, the device and the machine's load when the run started (timings depend on all three)."""
-    from art_bmtad import distributed
+    from art_bmtad.utils import distributed
 
     return {
         "versions": versions(),

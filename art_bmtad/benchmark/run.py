@@ -9,9 +9,9 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from art_bmtad import distributed
-from art_bmtad.benchmark import components
-from art_bmtad.benchmark.components import TEACHER_ATTACKS, PreparedTeachers
+from art_bmtad.utils import distributed
+from art_bmtad.pipeline import components
+from art_bmtad.pipeline.components import TEACHER_ATTACKS, PreparedTeachers
 from art_bmtad.benchmark.files import render_run
 from art_bmtad.benchmark.results import (
     FORMAT,
@@ -23,15 +23,15 @@ from art_bmtad.benchmark.results import (
     training_cost,
     write_results,
 )
-from art_bmtad.benchmark.training import DISTILLATION_TEACHERS, TrainedDefence, teachers_needed, train_defence
-from art_bmtad.checkpoints import save_classifier
-from art_bmtad.config import RECIPE_FILE, Recipe, write_recipe
-from art_bmtad.datasets import Dataset
+from art_bmtad.pipeline.training import DISTILLATION_TEACHERS, TrainedDefence, teachers_needed, train_defence
+from art_bmtad.models.classifier_files import save_classifier
+from art_bmtad.recipes.recipe import RECIPE_FILE, Recipe, write_recipe
+from art_bmtad.data.datasets import Dataset
 from art_bmtad.deploy.benchmark import deployment_figures, teacher_figures
 from art_bmtad.deploy.cost import benchmark_cost
-from art_bmtad.device import resolve_device
+from art_bmtad.utils.device import resolve_device
 from art_bmtad.run import RunFolder, opened_by_rank_zero
-from art_bmtad.validation import check_student_builds, check_training_data
+from art_bmtad.pipeline.checks import check_student_builds, check_training_data
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ def run_benchmark(
     are checked before anything is written; only then is an earlier run replaced and ``config.yaml`` written.
 
     Args:
-        recipe: a checked recipe (:func:`art_bmtad.config.load_recipe`).
+        recipe: a checked recipe (:func:`art_bmtad.recipes.recipe.load_recipe`).
         run_dir: the run folder (created).
         progress: progress bars (rank 0 only).
         device: where to train and evaluate (default ``recipe.device``; under torchrun, this rank's device).

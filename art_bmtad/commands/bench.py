@@ -6,7 +6,7 @@ from pathlib import Path
 
 from art_bmtad.commands import add_command
 from art_bmtad.commands.recipe_options import add_recipe_options, quiet_or_progress, recipe_from_args
-from art_bmtad.config import DEFAULT_DEFENCES, EXTRA_DEFENCES
+from art_bmtad.recipes.recipe import DEFAULT_DEFENCES, EXTRA_DEFENCES
 from art_bmtad.run import add_overwrite_option
 
 DESCRIPTION = f"""\
@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     Returns:
         0.
     """
-    from art_bmtad import distributed
+    from art_bmtad.utils import distributed
     from art_bmtad.benchmark import run_benchmark
     from art_bmtad.benchmark.render import render_markdown
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from art_bmtad.commands import add_command
 from art_bmtad.commands.recipe_options import add_data_options, add_device_options, add_output_options
-from art_bmtad.config import RECIPE_FILE
+from art_bmtad.recipes.recipe import RECIPE_FILE
 from art_bmtad.evaluation.settings import (
     ATTACKS,
     AUTOATTACK_BACKENDS,
@@ -150,7 +150,7 @@ def resolve_setting(args: argparse.Namespace) -> EvalSetting:
     Raises:
         ValueError: the run folder's recipe cannot be read.
     """
-    from art_bmtad.config import load_recipe
+    from art_bmtad.recipes.recipe import load_recipe
     from art_bmtad.deploy.serving import export_run_folder, is_export
 
     folder = export_run_folder(args.model) if is_export(args.model) else args.model  # an export: its student's run
@@ -199,11 +199,11 @@ def run(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace, setting: EvalSetting, progress: bool) -> Any:
     import torch
 
-    from art_bmtad.checkpoints import load_classifier
+    from art_bmtad.models.classifier_files import load_classifier
     from art_bmtad.deploy.serving import is_export, serving_check
-    from art_bmtad.device import physical_cores
+    from art_bmtad.utils.device import physical_cores
     from art_bmtad.evaluation import evaluate_robustness
-    from art_bmtad.validation import check_fits_data
+    from art_bmtad.pipeline.checks import check_fits_data
 
     torch.set_num_threads(args.threads or physical_cores())
     values = setting.values
@@ -237,7 +237,7 @@ def _evaluate(args: argparse.Namespace, setting: EvalSetting, progress: bool) ->
 
 def _load_data(values: dict[str, Any], *, download: bool | None) -> Any:
     """The dataset the resolved setting names (every source, plugins' included, or a path ending in .npz)."""
-    from art_bmtad.benchmark.components import open_dataset
+    from art_bmtad.pipeline.components import open_dataset
 
     return open_dataset(values["data"], values["data_path"], download=download, n_train=values["n_train"],
                         n_test=values["n_test"], val_size=values["val_size"], seed=values["seed"])

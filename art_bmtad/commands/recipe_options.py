@@ -18,11 +18,11 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from art_bmtad.config import Recipe, check_pretrained_teachers, load_recipe, parse_overrides
-from art_bmtad.dataset_catalog import SOURCES
-from art_bmtad.device import DEVICE_CHOICES
-from art_bmtad.presets import PRESETS
-from art_bmtad.teacher_config import CACHE_ENV
+from art_bmtad.recipes.recipe import Recipe, check_pretrained_teachers, load_recipe, parse_overrides
+from art_bmtad.data.catalog import SOURCES
+from art_bmtad.utils.device import DEVICE_CHOICES
+from art_bmtad.recipes.presets import PRESETS
+from art_bmtad.recipes.teacher_config import CACHE_ENV
 
 
 def count_or_fraction(text: str) -> int | float:
@@ -124,7 +124,7 @@ def add_recipe_options(parser: argparse.ArgumentParser) -> None:
     recipe = parser.add_argument_group(
         "recipe", "layers, each overriding the one before: preset, --config file, shortcut options, --set")
     recipe.add_argument("--preset", choices=list(PRESETS), metavar="NAME",
-                        help=f"start from a preset: {PRESET_HELP} (see art_bmtad/presets.py)")
+                        help=f"start from a preset: {PRESET_HELP} (see art_bmtad/recipes/presets.py)")
     recipe.add_argument("--config", type=Path, metavar="FILE",
                         help="a YAML or TOML recipe (any subset of the keys in a run's config.yaml); it may name "
                              "its preset with a top-level `preset:` key")
@@ -167,7 +167,7 @@ def recipe_from_args(args: argparse.Namespace, extra: dict[str, Any] | None = No
     overrides.update(extra or {})
     overrides.update(parse_overrides(args.overrides))
     recipe = load_recipe(args.preset, args.config or config_file, overrides)
-    from art_bmtad.benchmark.training import teachers_needed
+    from art_bmtad.pipeline.training import teachers_needed
 
     check_pretrained_teachers(recipe, teachers_needed(recipe.defences))  # missing weight files stop before any work
     return recipe
@@ -195,7 +195,7 @@ def quiet_or_progress(args: argparse.Namespace) -> bool:
     Returns:
         Whether to show progress.
     """
-    from art_bmtad.progress import set_progress
+    from art_bmtad.utils.progress import set_progress
 
     logging.getLogger("art").setLevel(logging.WARNING)
     progress = not getattr(args, "quiet", False)

@@ -8,7 +8,7 @@ from pathlib import Path
 from art_bmtad.commands import add_command
 from art_bmtad.commands.recipe_options import add_data_options, add_device_options, add_output_options
 from art_bmtad.run import add_overwrite_option
-from art_bmtad.teacher_config import CACHE_ENV, KINDS, TeacherConfig
+from art_bmtad.recipes.teacher_config import CACHE_ENV, KINDS, TeacherConfig
 
 DESCRIPTION = f"""\
 Train a teacher for distillation and save it as <out>.safetensors + <out>.json, or reuse the
@@ -113,12 +113,12 @@ def run(args: argparse.Namespace) -> int:
     """
     import torch
 
-    from art_bmtad.benchmark.components import open_dataset
+    from art_bmtad.pipeline.components import open_dataset
     from art_bmtad.commands.recipe_options import quiet_or_progress
-    from art_bmtad.device import physical_cores
+    from art_bmtad.utils.device import physical_cores
     from art_bmtad.registry import qualified_name
     from art_bmtad.run import check_creatable_folder, check_output_file
-    from art_bmtad.teacher_prep import assess_robust_teacher, prepare_teacher, resolve_cache_dir, teacher_cache_key
+    from art_bmtad.pipeline.teacher_prep import assess_robust_teacher, prepare_teacher, resolve_cache_dir, teacher_cache_key
 
     config = TeacherConfig(
         model=args.model,
@@ -165,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
 def _check_same_teacher(out: Path, key: str) -> None:
     """An existing ``--out`` teacher may only be rewritten with the same teacher (same cache key) unless
     ``--overwrite``."""
-    from art_bmtad.checkpoints import read_metadata
+    from art_bmtad.models.classifier_files import read_metadata
 
     existing = [path for path in (out.with_suffix(".safetensors"), out.with_suffix(".json")) if path.exists()]
     if not existing:

@@ -10,7 +10,7 @@ from typing import Any
 
 from art_bmtad.commands import add_command
 from art_bmtad.commands.recipe_options import add_recipe_options, quiet_or_progress, recipe_from_args
-from art_bmtad.config import RECIPE_FILE, Recipe
+from art_bmtad.recipes.recipe import RECIPE_FILE, Recipe
 from art_bmtad.run import add_overwrite_option
 
 logger = logging.getLogger(__name__)
@@ -75,15 +75,16 @@ def run(args: argparse.Namespace) -> int:
         ValueError: a bad recipe, data or teacher; a run folder that holds another run or is in use; a resumed
             run whose recipe or data differ from the checkpoints' (naming the keys).
     """
-    from art_bmtad import distributed, training_state
+    from art_bmtad.trainers import training_checkpoints
+    from art_bmtad.utils import distributed
     from art_bmtad.benchmark import save_trained, train_defence
-    from art_bmtad.benchmark.components import apply_runtime, load_data, prepare_teachers
-    from art_bmtad.benchmark.training import teachers_needed
-    from art_bmtad.config import write_recipe
-    from art_bmtad.datasets import dataset_digest
-    from art_bmtad.device import resolve_device
+    from art_bmtad.pipeline.components import apply_runtime, load_data, prepare_teachers
+    from art_bmtad.pipeline.training import teachers_needed
+    from art_bmtad.recipes.recipe import write_recipe
+    from art_bmtad.data.datasets import dataset_digest
+    from art_bmtad.utils.device import resolve_device
     from art_bmtad.run import RunFolder, opened_by_rank_zero
-    from art_bmtad.validation import check_student_builds, check_training_data
+    from art_bmtad.pipeline.checks import check_student_builds, check_training_data
 
     progress = quiet_or_progress(args)
     resume = args.resume is not None
@@ -112,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
                 write_recipe(recipe, run_dir / RECIPE_FILE)
             checkpoint_dir = _checkpoint_dir(name, run_dir)
             try:
-                with training_state.recording({"recipe": recipe.to_dict(), "data": digest}):
+                with training_checkpoints.recording({"recipe": recipe.to_dict(), "data": digest}):
                     trained = train_defence(name, recipe, data, teachers.classifiers, device=device,
                                             progress=progress, checkpoint_dir=checkpoint_dir, resume=resume)
             except KeyboardInterrupt:
@@ -142,15 +143,15 @@ def _check_same_recipe(recipe: Recipe, run_dir: Path) -> dict[str, Any] | None:
     """Refuse a resumed run whose recipe differs from the one its checkpoints recorded, except in
     :data:`RESUMABLE_CHANGES`; return the checkpoints' run record (``None`` for checkpoints written without one,
     which are compared with the run's saved recipe instead)."""
-    from art_bmtad import training_state
-    from art_bmtad.config import load_recipe, recipe_from_dict
+    from art_bmtad.trainers import training_checkpoints
+    from art_bmtad.recipes.recipe import load_recipe, recipe_from_dict
 
-    record = training_state.read_run_record(run_dir / CHECKPOINTS)
+    record = training_checkpoints.read_run_record(run_dir / CHECKPOINTS)
     if record is None:
         saved = load_recipe(config_file=run_dir / RECIPE_FILE, check_names=False).to_dict()
     else:  # keys added to the recipe since the checkpoint was written take their defaults
         saved = recipe_from_dict(record["recipe"]).to_dict()
-    changed = [key for key in training_state.differing_keys(saved, recipe.to_dict())
+    changed = [key for key in training_checkpoints.differing_keys(saved, recipe.to_dict())
                if key not in RESUMABLE_CHANGES]
     if changed:
         raise ValueError(f"--resume {run_dir}: changes the recipe of the run being resumed in {', '.join(changed)}; "
@@ -162,8 +163,8 @@ def _check_same_recipe(recipe: Recipe, run_dir: Path) -> dict[str, Any] | None:
 def _check_distributable(name: str) -> None:
     """Under torchrun only the distillation defences train with DistributedDataParallel; ART's trainers would
     train the whole student on every rank."""
-    from art_bmtad import distributed
-    from art_bmtad.benchmark.training import DISTILLATION_TEACHERS
+    from art_bmtad.utils import distributed
+    from art_bmtad.pipeline.training import DISTILLATION_TEACHERS
 
     if distributed.is_distributed() and name not in DISTILLATION_TEACHERS:
         raise ValueError(f"{name!r} trains in one process (only {', '.join(DISTILLATION_TEACHERS)} train with "
@@ -171,7 +172,7 @@ def _check_distributable(name: str) -> None:
 
 
 def _checkpoint_dir(name: str, run_dir: Path) -> Path | None:
-    from art_bmtad.benchmark.training import DISTILLATION_TEACHERS
+    from art_bmtad.pipeline.training import DISTILLATION_TEACHERS
 
     if name not in DISTILLATION_TEACHERS:
         logger.info("%s keeps no training checkpoints (only the distillation defences do); it cannot be resumed",

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from art_bmtad.commands import add_command
 from art_bmtad.commands.recipe_options import (FLAGS, SHORTCUTS, add_recipe_options, count_or_fraction,
                                                quiet_or_progress, recipe_from_args)
-from art_bmtad.config import RECIPE_FILE
+from art_bmtad.recipes.recipe import RECIPE_FILE
 
 if TYPE_CHECKING:
     from art_bmtad.tuning import TuneSettings

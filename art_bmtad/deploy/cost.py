@@ -37,7 +37,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from art_bmtad.benchmark.results import describe_device
 from art_bmtad.deploy.folded import fold_normalisation
-from art_bmtad.device import synchronize
+from art_bmtad.utils.device import synchronize
 
 DEFAULT_REPEATS = 20
 DEFAULT_WARMUP = 5

@@ -226,8 +226,8 @@ def verify(exported: ExportedModel, source: ModelSource, x: np.ndarray, y: np.nd
 
 def _verification_images(source: ModelSource, data: str | None, data_path: str | Path | None,
                          n_verify: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    from art_bmtad.benchmark.components import load_data
-    from art_bmtad.config import recipe_from_dict
+    from art_bmtad.pipeline.components import load_data
+    from art_bmtad.recipes.recipe import recipe_from_dict
 
     recipe = source.recipe
     if data is not None:

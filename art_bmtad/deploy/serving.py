@@ -19,14 +19,14 @@ import torch
 from art.attacks.evasion import FastGradientMethod, ProjectedGradientDescentPyTorch
 from art.estimators.classification import PyTorchClassifier
 
-from art_bmtad.adversarial import gradient_view
-from art_bmtad.checkpoints import load_classifier
+from art_bmtad.algorithm.adversarial import gradient_view
+from art_bmtad.models.classifier_files import load_classifier
 from art_bmtad.deploy.folded import fold_normalisation
 from art_bmtad.deploy.sources import recipe_folder
 from art_bmtad.evaluation.objectives import CWMarginLoss
 from art_bmtad.evaluation.runner import seeded
 from art_bmtad.evaluation.settings import CW_STEPS, PGD_STEPS, ThreatModel
-from art_bmtad.json_documents import read_json_document
+from art_bmtad.utils.json_documents import read_json_document
 
 SIDECAR_FORMAT = "art-bmtad-export/1"
 ONNX_INSTALL_HINT = "pip install 'art-bmtad[onnx]'"
@@ -297,7 +297,7 @@ def _runner(path: Path, export_format: str, architecture: torch.nn.Module | None
             warnings.simplefilter("ignore", FutureWarning)  # deprecated, and still what TorchScript servers use
             module = torch.jit.load(str(path), map_location="cpu").eval()
     elif export_format == "safetensors":
-        from art_bmtad.checkpoints import load_weights
+        from art_bmtad.models.classifier_files import load_weights
 
         module = load_weights(architecture.to("cpu"), path).eval()
     else:

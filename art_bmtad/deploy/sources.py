@@ -12,8 +12,8 @@ from typing import Any
 
 from art.estimators.classification import PyTorchClassifier
 
-from art_bmtad.checkpoints import RUN_FOLDER_WEIGHTS, load_classifier, read_metadata
-from art_bmtad.config import RECIPE_FILE, Recipe, load_recipe, recipe_from_dict
+from art_bmtad.models.classifier_files import RUN_FOLDER_WEIGHTS, load_classifier, read_metadata
+from art_bmtad.recipes.recipe import RECIPE_FILE, Recipe, load_recipe, recipe_from_dict
 
 
 @dataclass

@@ -22,7 +22,7 @@ from art_bmtad.evaluation.settings import (
     ThreatModel,
     check_reference_available,
 )
-from art_bmtad.validation import check_data
+from art_bmtad.algorithm.arguments import check_data
 
 logger = logging.getLogger(__name__)
 

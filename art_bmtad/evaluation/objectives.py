@@ -2,7 +2,7 @@
 
 ART's gradient attacks (PGD, APGD) follow the loss of the estimator they are given, so an objective is
 attacked by giving the attack a view of the classifier whose loss is that objective
-(:func:`art_bmtad.adversarial.gradient_view`). Both losses accept one-hot or index labels, since ART passes
+(:func:`art_bmtad.algorithm.adversarial.gradient_view`). Both losses accept one-hot or index labels, since ART passes
 one-hot labels to losses other than cross-entropy, and honour ``reduction`` (``"none"`` | ``"mean"`` |
 ``"sum"``), which ART's APGD switches to ``"none"`` for its per-example step-size rule.
 """

@@ -19,7 +19,7 @@ import torch
 from art.attacks.attack import EvasionAttack
 from art.estimators.classification import PyTorchClassifier
 
-from art_bmtad.adversarial import parameters_frozen
+from art_bmtad.algorithm.adversarial import parameters_frozen
 from art_bmtad.evaluation.report import AttackResult
 from art_bmtad.evaluation.settings import ThreatModel
 

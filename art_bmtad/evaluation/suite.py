@@ -8,7 +8,7 @@ CW-inf is PGD on the Carlini-Wagner margin loss, as in the TRADES / RSLAD / B-MT
 for the smallest Linf perturbation by a change of variables and a search over the constant ``c``, with no eps
 budget and no projected steps. So CW-inf here is ART's ``ProjectedGradientDescentPyTorch`` run on a view of the
 classifier whose loss is :class:`~art_bmtad.evaluation.objectives.CWMarginLoss`
-(:func:`art_bmtad.adversarial.gradient_view`): same network, same preprocessing, ART's own PGD steps,
+(:func:`art_bmtad.algorithm.adversarial.gradient_view`): same network, same preprocessing, ART's own PGD steps,
 random start and projection, only the objective differs.
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ import torch
 from art.attacks.evasion import FastGradientMethod, ProjectedGradientDescentPyTorch
 from art.estimators.classification import PyTorchClassifier
 
-from art_bmtad.adversarial import gradient_view
+from art_bmtad.algorithm.adversarial import gradient_view
 from art_bmtad.evaluation.objectives import CWMarginLoss
 from art_bmtad.evaluation.report import AttackResult
 from art_bmtad.evaluation.runner import AttackRunner

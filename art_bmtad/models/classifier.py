@@ -11,7 +11,7 @@ Where the numbers come from, first match wins:
   :class:`ModelCfg`. Only values with one number per input channel are taken from the dataset or the zoo.
 
 The model carries a :class:`~art_bmtad.models.spec.ModelSpec` (qualified registry name and arguments), which
-:func:`art_bmtad.checkpoints.save_classifier` writes next to the weights.
+:func:`art_bmtad.models.classifier_files.save_classifier` writes next to the weights.
 """
 from __future__ import annotations
 
@@ -25,8 +25,8 @@ from art.estimators.classification import PyTorchClassifier
 from torch import nn
 
 from art_bmtad import registry
-from art_bmtad.datasets import Dataset, DatasetPreset, get_preset
-from art_bmtad.device import art_device_type, resolve_device
+from art_bmtad.data.datasets import Dataset, DatasetPreset, get_preset
+from art_bmtad.utils.device import art_device_type, resolve_device
 from art_bmtad.models.spec import ModelSpec
 from art_bmtad.models.zoo import ModelCfg
 
@@ -60,8 +60,8 @@ def create_classifier(
 
     Args:
         model: a name that :func:`art_bmtad.registry.qualified_name` resolves, or an ``nn.Module`` used as is.
-        dataset: a preset name (see :data:`art_bmtad.datasets.PRESETS`), a loaded
-            :class:`~art_bmtad.datasets.Dataset`, a :class:`~art_bmtad.datasets.DatasetPreset`, or ``None``
+        dataset: a preset name (see :data:`art_bmtad.data.catalog.KNOWN_DATASETS`), a loaded
+            :class:`~art_bmtad.data.datasets.Dataset`, a :class:`~art_bmtad.data.datasets.DatasetPreset`, or ``None``
             (then the explicit values and the zoo's :class:`ModelCfg` must cover everything).
         num_classes: number of classes.
         input_size: input shape (C, H, W); a zoo model gets it as ``input_size`` when it differs from the zoo's.
@@ -79,7 +79,7 @@ def create_classifier(
         device: ``"auto"``, ``"cpu"`` or ``"cuda"`` (ART uses the current CUDA device).
         channels_last: convert the model to the channels-last memory format.
         zoo_normalisation: prefer the zoo's normalisation to the dataset's (default: ``pretrained``); for
-            published weights loaded after building, as :func:`art_bmtad.checkpoints.load_classifier` does.
+            published weights loaded after building, as :func:`art_bmtad.models.classifier_files.load_classifier` does.
         **model_kwargs: the zoo's or the single model's own options (e.g. ``drop_rate=0.1``, ``cifar_stem=True``
             for timm); those set to ``None`` are dropped. Recorded in the model's spec.
 

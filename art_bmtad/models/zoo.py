@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 
 WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin", ".ckpt")
-"""Weight files that :mod:`art_bmtad.checkpoints` reads; a ``weights`` path with one of these suffixes names a file,
+"""Weight files that :mod:`art_bmtad.models.classifier_files` reads; a ``weights`` path with one of these suffixes names a file,
 any other path a folder (a zoo's root folder)."""
 
 
@@ -65,7 +65,7 @@ ModelCreator = Callable[..., "nn.Module"]
 *normalised* inputs as described by the model's :class:`ModelCfg` (the front door adds the
 normalisation as ART preprocessing). ``pretrained=True`` loads the published weights from the zoo's
 local layout (``weights`` may name a file or the zoo's root folder; otherwise the zoo's default
-folder) through :mod:`art_bmtad.checkpoints` (never unpickling), and raises
+folder) through :mod:`art_bmtad.models.classifier_files` (never unpickling), and raises
 :class:`MissingWeightsError` when they are not there. Nothing is downloaded unless a zoo-specific
 option such as ``download=True`` asks for it.
 """

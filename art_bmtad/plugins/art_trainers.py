@@ -95,13 +95,13 @@ def fbf(
     use_amp: bool = False,
 ) -> Trainer:
     """"Fast is better than free": ART's FBF step with a settable FGSM step and per-epoch training
-    (:class:`art_bmtad.plugins.fbf.FastIsBetterThanFree`).
+    (:class:`art_bmtad.trainers.fbf.FastIsBetterThanFree`).
 
     ``eps_step`` is the FGSM step from a random start (``None``: the paper's 1.25 * ``eps``); ``max_iter`` is
     accepted for the common call and unused (FBF takes one step). The common call passes the recipe's PGD
     step as ``eps_step``; the benchmark passes FBF's own (``defence_options``).
     """
-    from art_bmtad.plugins.fbf import FastIsBetterThanFree
+    from art_bmtad.trainers.fbf import FastIsBetterThanFree
 
     del max_iter
     return FastIsBetterThanFree(classifier, eps=eps, eps_step=eps_step, use_amp=use_amp)

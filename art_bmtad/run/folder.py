@@ -234,7 +234,7 @@ def opened_by_rank_zero(folder: RunFolder) -> Iterator[RunFolder]:
         RunFolderError, OSError: as :meth:`RunFolder.open` (on the other ranks: a :class:`RunFolderError` quoting
             rank 0's message).
     """
-    from art_bmtad import distributed
+    from art_bmtad.utils import distributed
 
     if not distributed.is_distributed():
         with folder:

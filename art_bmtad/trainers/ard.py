@@ -14,9 +14,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from art_bmtad.adversarial import AdversarialBatch, gradient_view, pgd_linf
-from art_bmtad.losses import tempered_kl
-from art_bmtad.teachers import Teacher, TeacherModel
+from art_bmtad.algorithm.adversarial import AdversarialBatch, gradient_view, pgd_linf
+from art_bmtad.algorithm.losses import tempered_kl
+from art_bmtad.algorithm.teachers import Teacher, TeacherModel
 from art_bmtad.trainers.base import DistillationTrainer
 
 

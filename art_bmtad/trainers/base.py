@@ -1,11 +1,11 @@
 """The one training skeleton of adversarial distillation; each method supplies only its pieces.
 
 A method (B-MTARD, MTARD, RSLAD, ARD) says how its adversarial batch is made (:meth:`_default_attack`,
-:meth:`_attack_labels`), which teacher sees which batch (each :class:`~art_bmtad.teachers.Teacher`'s role) and
+:meth:`_attack_labels`), which teacher sees which batch (each :class:`~art_bmtad.algorithm.teachers.Teacher`'s role) and
 what its loss and balancing are (:meth:`_distillation_loss`). Batching, device placement, mixed precision, the
 learning-rate scheduler, validation, model selection, history and logging live here, once; the run mechanics
 (checkpoints and exact resume, NaN stops, Ctrl-C/SIGTERM) are :mod:`art_bmtad.trainers.run_mechanics`, called at
-named points of the loop, and ``torch.distributed`` is :mod:`art_bmtad.distributed`.
+named points of the loop, and ``torch.distributed`` is :mod:`art_bmtad.utils.distributed`.
 
 Defences such as these need careful evaluation (strong, adaptive attacks) before robustness is claimed.
 """
@@ -28,16 +28,16 @@ from art.defences.trainer.trainer import Trainer
 from art.estimators.classification import PyTorchClassifier
 from tqdm.auto import tqdm
 
-from art_bmtad import distributed
-from art_bmtad.adversarial import AdversarialBatch, pgd_linf
-from art_bmtad.device import synchronize
-from art_bmtad.determinism import use_deterministic_kernels
-from art_bmtad.history import History
-from art_bmtad.teacher_report import TeacherMonitor, teacher_report
-from art_bmtad.teachers import Teacher, classifier_logits
+from art_bmtad.utils import distributed
+from art_bmtad.algorithm.adversarial import AdversarialBatch, pgd_linf
+from art_bmtad.utils.device import synchronize
+from art_bmtad.utils.determinism import use_deterministic_kernels
+from art_bmtad.trainers.history import History
+from art_bmtad.trainers.teacher_report import TeacherMonitor, teacher_report
+from art_bmtad.algorithm.teachers import Teacher, classifier_logits
 from art_bmtad.trainers.run_mechanics import CheckpointPlan, Run, RunMechanics, check_positive_int, checkpoint_plan
-from art_bmtad.training_state import LoopState
-from art_bmtad.validation import check_data, check_student, check_teacher_classes, check_threat_model
+from art_bmtad.trainers.training_checkpoints import LoopState
+from art_bmtad.algorithm.arguments import check_data, check_student, check_teacher_classes, check_threat_model
 
 logger = logging.getLogger(__name__)
 
@@ -76,10 +76,10 @@ class DistillationTrainer(RunMechanics, Trainer, abc.ABC):
         select_by: keep the epoch with the best validation ``"robust"``, ``"clean"`` or ``"sum"`` accuracy
             (validation data only); ``None`` keeps the last epoch.
         deterministic: ask PyTorch for deterministic kernels when training starts (process-wide; see
-            :func:`art_bmtad.determinism.use_deterministic_kernels` and ``docs/determinism.md``).
+            :func:`art_bmtad.utils.determinism.use_deterministic_kernels` and ``docs/determinism.md``).
         teacher_report_size: before the first step, measure every teacher on up to this many validation
             examples (clean accuracy, PGD accuracy for robust teachers, mean entropy; see
-            :mod:`art_bmtad.teacher_report`) into ``history.meta["teacher_report"]``; 0 skips it.
+            :mod:`art_bmtad.trainers.teacher_report`) into ``history.meta["teacher_report"]``; 0 skips it.
         verbose: progress bars (rank 0 only under ``torch.distributed``).
     """
 
@@ -205,7 +205,7 @@ class DistillationTrainer(RunMechanics, Trainer, abc.ABC):
     ) -> None:
         """Train the student on ``x`` (in the clip-value range) with labels ``y`` (indices or one-hot).
 
-        Under ``torch.distributed`` (see :mod:`art_bmtad.distributed`) ``batch_size`` stays the global batch:
+        Under ``torch.distributed`` (see :mod:`art_bmtad.utils.distributed`) ``batch_size`` stays the global batch:
         each of the N processes takes ``batch_size / N`` samples of it.
 
         Args:
@@ -215,7 +215,7 @@ class DistillationTrainer(RunMechanics, Trainer, abc.ABC):
             batch_size: (global) batch size.
             nb_epochs: number of epochs in total (a resumed run continues up to it).
             scheduler: any torch learning-rate scheduler on the student's optimizer.
-            checkpoint_dir: folder for training checkpoints (see :mod:`art_bmtad.training_state`), written at
+            checkpoint_dir: folder for training checkpoints (see :mod:`art_bmtad.trainers.training_checkpoints`), written at
                 each epoch end and every ``checkpoint_every`` steps; must be writable (checked before training)
                 and, unless resuming, hold no checkpoints yet.
             checkpoint_every: also checkpoint every this many optimiser steps (``None``: epoch ends only).

@@ -24,8 +24,8 @@ from typing import Any
 
 from art.estimators.classification import PyTorchClassifier
 
-from art_bmtad.balance import EntropyBalance, NormalizedLossBalance
-from art_bmtad.teachers import Teacher, TeacherModel, as_teachers
+from art_bmtad.algorithm.balance import EntropyBalance, NormalizedLossBalance
+from art_bmtad.algorithm.teachers import Teacher, TeacherModel, as_teachers
 from art_bmtad.trainers.multi_teacher import MultiTeacherTrainer
 
 
@@ -36,7 +36,7 @@ class AdversarialTrainerBMTARDPyTorch(MultiTeacherTrainer):
         classifier: the student (ART ``PyTorchClassifier`` with optimizer and clip values).
         robust_teacher: adversarially trained teacher (sees the adversarial batch).
         clean_teacher: naturally trained teacher (sees the natural batch).
-        teachers: instead of the two slots, any number of :class:`~art_bmtad.teachers.Teacher` with roles.
+        teachers: instead of the two slots, any number of :class:`~art_bmtad.algorithm.teachers.Teacher` with roles.
         temperature_lr: eta_tau of Entropy-Based Balance.
         t_min: lowest temperature (1 in the paper; below 1 lets a high-entropy teacher be sharpened).
         t_max: highest temperature.

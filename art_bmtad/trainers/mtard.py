@@ -13,8 +13,8 @@ from typing import Any
 
 from art.estimators.classification import PyTorchClassifier
 
-from art_bmtad.balance import RelativeLossBalance
-from art_bmtad.teachers import Teacher, TeacherModel, as_teachers
+from art_bmtad.algorithm.balance import RelativeLossBalance
+from art_bmtad.algorithm.teachers import Teacher, TeacherModel, as_teachers
 from art_bmtad.trainers.multi_teacher import MultiTeacherTrainer
 
 
@@ -25,7 +25,7 @@ class AdversarialTrainerMTARDPyTorch(MultiTeacherTrainer):
         classifier: the student (ART ``PyTorchClassifier`` with optimizer and clip values).
         robust_teacher: adversarially trained teacher (sees the adversarial batch).
         clean_teacher: naturally trained teacher (sees the natural batch).
-        teachers: instead of the two slots, any number of :class:`~art_bmtad.teachers.Teacher` with roles.
+        teachers: instead of the two slots, any number of :class:`~art_bmtad.algorithm.teachers.Teacher` with roles.
         weight_lr: eta_w of the weight rule.
         beta: power on the relative losses.
         **kwargs: options of :class:`~art_bmtad.trainers.base.DistillationTrainer`.

@@ -6,10 +6,10 @@ from typing import Any
 
 import torch
 
-from art_bmtad.adversarial import AdversarialBatch, pgd_linf
-from art_bmtad.balance import EntropyBalance, RelativeLossBalance
-from art_bmtad.distributed import mean_across_ranks
-from art_bmtad.losses import soft_kl
+from art_bmtad.algorithm.adversarial import AdversarialBatch, pgd_linf
+from art_bmtad.algorithm.balance import EntropyBalance, RelativeLossBalance
+from art_bmtad.utils.distributed import mean_across_ranks
+from art_bmtad.algorithm.losses import soft_kl
 from art_bmtad.trainers.base import GAUSSIAN_START, DistillationTrainer
 
 

@@ -4,8 +4,8 @@
 named points (``_open_store`` and ``_resume`` before the first step, ``_save`` after a step or an epoch,
 ``_check_finite`` at epoch ends, ``_interrupts_deferred`` around the loop, ``_stop_if_interrupted`` after each step,
 ``_save_on_interrupt`` when stopped), so a reader looking for one training step finds it in ``base.py`` without
-these. The checkpoint format itself is :mod:`art_bmtad.training_state`; ``torch.distributed`` helpers are
-:mod:`art_bmtad.distributed`.
+these. The checkpoint format itself is :mod:`art_bmtad.trainers.training_checkpoints`; ``torch.distributed`` helpers are
+:mod:`art_bmtad.utils.distributed`.
 """
 from __future__ import annotations
 
@@ -22,10 +22,10 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
-from art_bmtad import distributed
-from art_bmtad.checkpoints import check_compatible
-from art_bmtad.history import History
-from art_bmtad.training_state import (
+from art_bmtad.utils import distributed
+from art_bmtad.models.classifier_files import check_compatible
+from art_bmtad.trainers.history import History
+from art_bmtad.trainers.training_checkpoints import (
     CheckpointStore,
     LoopState,
     capture_rng,

@@ -1,7 +1,7 @@
 """Tuning B-MTARD's balance settings on a pilot subset with Optuna (``art-bmtad tune``), in Python::
 
     from pathlib import Path
-    from art_bmtad.config import load_recipe
+    from art_bmtad.recipes.recipe import load_recipe
     from art_bmtad.tuning import Objective, TuneSettings, run_study, write_report
 
     settings = TuneSettings(load_recipe("smoke"), n_trials=6, pilot_size=0.5, objective=Objective("weighted", 0.5))

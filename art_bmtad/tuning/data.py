@@ -3,7 +3,7 @@
 :class:`TuningData` has no test arrays at all, so no trial can score on the test split, by construction: the
 recipe's dataset is loaded, its training and validation splits are kept and the rest is dropped before any
 teacher or trial runs. What the trials train on (:meth:`TuningData.pilot_dataset`) and what the teachers train on
-(:meth:`TuningData.teacher_dataset`) are :class:`~art_bmtad.datasets.Dataset` values with empty test arrays.
+(:meth:`TuningData.teacher_dataset`) are :class:`~art_bmtad.data.datasets.Dataset` values with empty test arrays.
 """
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from art_bmtad.config import ConfigError, Recipe
-from art_bmtad.datasets import Dataset
+from art_bmtad.recipes.recipe import ConfigError, Recipe
+from art_bmtad.data.datasets import Dataset
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,7 @@ class TuningData:
 def load_tuning_data(recipe: Recipe, pilot_size: int | float) -> TuningData:
     """The recipe's data (its seeded pool and validation split) as :class:`TuningData`; the test split is dropped
     here."""
-    from art_bmtad.benchmark.components import load_data
+    from art_bmtad.pipeline.components import load_data
 
     return TuningData.from_dataset(load_data(recipe), pilot_size, recipe.seed)
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from art_bmtad.config import ConfigError
+from art_bmtad.recipes.recipe import ConfigError
 
 WEIGHTED, PARETO = "weighted", "pareto"
 

@@ -17,7 +17,7 @@ import io
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from art_bmtad.config import RECIPE_FILE, Recipe, write_recipe
+from art_bmtad.recipes.recipe import RECIPE_FILE, Recipe, write_recipe
 from art_bmtad.run import write_atomic
 from art_bmtad.tuning.objective import Objective
 from art_bmtad.tuning.space import apply_values

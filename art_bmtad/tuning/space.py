@@ -10,7 +10,7 @@ import copy
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from art_bmtad.config import ConfigError, Recipe, deep_merge, recipe_from_dict
+from art_bmtad.recipes.recipe import ConfigError, Recipe, deep_merge, recipe_from_dict
 
 if TYPE_CHECKING:
     import optuna

@@ -2,7 +2,7 @@
 split, stored in the run folder's SQLite file so a study can be resumed after a kill and shared by processes.
 
 Each trial draws the searched recipe keys (:mod:`~art_bmtad.tuning.space`), trains the defence with the project's
-own :func:`~art_bmtad.benchmark.training.train_defence` on :meth:`TuningData.pilot_dataset` (checkpoint selection
+own :func:`~art_bmtad.pipeline.training.train_defence` on :meth:`TuningData.pilot_dataset` (checkpoint selection
 by the recipe's ``schedule.select_by``, as the final run will do), and returns the validation clean and PGD
 accuracy of the kept epoch (:class:`~art_bmtad.tuning.objective.Objective`). Single-objective trials report the
 objective after every epoch, and the pruner stops unpromising ones. The teachers are prepared once per process
@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from art_bmtad.config import ConfigError, Recipe, recipe_from_dict
-from art_bmtad.json_documents import read_json_document
+from art_bmtad.recipes.recipe import ConfigError, Recipe, recipe_from_dict
+from art_bmtad.utils.json_documents import read_json_document
 from art_bmtad.tuning.data import TuningData, load_tuning_data
 from art_bmtad.tuning.objective import Objective
 from art_bmtad.tuning.space import (DEFAULT_SPACE, Range, apply_values, check_space, parse_range, parse_space,
@@ -29,7 +29,7 @@ from art_bmtad.tuning.space import (DEFAULT_SPACE, Range, apply_values, check_sp
 if TYPE_CHECKING:
     import optuna
 
-    from art_bmtad.benchmark.components import PreparedTeachers
+    from art_bmtad.pipeline.components import PreparedTeachers
 
 STUDY_FILE = "study.db"
 SETTINGS_FILE = "tune.json"
@@ -198,9 +198,9 @@ def run_study(
     Returns:
         The study.
     """
-    from art_bmtad.benchmark.components import apply_runtime, prepare_teachers
-    from art_bmtad.benchmark.training import teachers_needed
-    from art_bmtad.device import resolve_device
+    from art_bmtad.pipeline.components import apply_runtime, prepare_teachers
+    from art_bmtad.pipeline.training import teachers_needed
+    from art_bmtad.utils.device import resolve_device
 
     settings.check()
     recipe = settings.recipe
@@ -239,7 +239,7 @@ class _TrialObjective:
     def __call__(self, trial: "optuna.Trial") -> tuple[float, ...]:
         import optuna
 
-        from art_bmtad.benchmark.training import train_defence
+        from art_bmtad.pipeline.training import train_defence
 
         settings, objective = self.settings, self.settings.objective
         recipe, values = apply_values(settings.recipe, suggest(trial, settings.space))

@@ -2,5 +2,5 @@
 
 Architectures written for art-bmtad with the module names of the published weights, so that the
 published files (``$TORCH_HOME/hub/checkpoints/cifar10_resnet56-187c023a.pt`` ...) load strictly and
-offline through :mod:`art_bmtad.checkpoints`. Registered by :mod:`art_bmtad_cifar.plugin`.
+offline through :mod:`art_bmtad.models.classifier_files`. Registered by :mod:`art_bmtad_cifar.plugin`.
 """

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from torch import nn
 
-from art_bmtad.checkpoints import load_weights
+from art_bmtad.models.classifier_files import load_weights
 from art_bmtad_cifar import architectures, catalog, weight_files
 
 

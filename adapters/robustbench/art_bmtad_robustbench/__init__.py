@@ -2,6 +2,6 @@
 
 The architectures are carried here (written for art-bmtad with the key names of RobustBench's files), so
 the zoo works without the ``robustbench`` package; weights load from RobustBench's layout
-``<model_dir>/<dataset>/<threat_model>/<name>.pt`` through :mod:`art_bmtad.checkpoints`. Registered by
+``<model_dir>/<dataset>/<threat_model>/<name>.pt`` through :mod:`art_bmtad.models.classifier_files`. Registered by
 :mod:`art_bmtad_robustbench.plugin`.
 """

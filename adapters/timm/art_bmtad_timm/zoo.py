@@ -121,7 +121,7 @@ def create(
     """
     import timm
 
-    from art_bmtad.checkpoints import load_state_dict
+    from art_bmtad.models.classifier_files import load_state_dict
 
     if not timm.is_model(model):
         raise ValueError(f"unknown timm model {model!r}; see timm.list_models()")

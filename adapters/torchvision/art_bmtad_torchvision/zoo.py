@@ -2,7 +2,7 @@
 
 torchvision's own builders fetch weights through ``torch.hub.load_state_dict_from_url``, which unpickles
 (``weights_only=False``); here the model is built with ``weights=None`` and the arguments torchvision's
-builder sets for those weights, and the file is read by :func:`art_bmtad.checkpoints.load_state_dict`.
+builder sets for those weights, and the file is read by :func:`art_bmtad.models.classifier_files.load_state_dict`.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import torch
 import torchvision.models
 from torch import nn
 
-from art_bmtad.checkpoints import check_compatible, load_state_dict
+from art_bmtad.models.classifier_files import check_compatible, load_state_dict
 from art_bmtad_torchvision import catalog, weight_files
 
 AUXILIARY_HEADS = {"googlenet": ("aux1", "aux2"), "inception_v3": ("AuxLogits",)}

@@ -13,7 +13,7 @@ robust teacher (see the README), and the teacher's strength decides most of what
 
 Robust teachers need careful evaluation (e.g. AutoAttack) before they are trusted.
 
-A trained teacher is saved in the checkpoint format of :mod:`art_bmtad.checkpoints` under
+A trained teacher is saved in the checkpoint format of :mod:`art_bmtad.models.classifier_files` under
 ``<cache>/<key>/teacher.safetensors``, where ``key`` is the SHA-256 of the resolved
 :class:`TeacherConfig` and of the training data; the same configuration on the same data is
 then loaded instead of trained. The cache folder is ``cache_dir``, else
@@ -37,11 +37,11 @@ from art.defences.trainer import AdversarialTrainerMadryPGD, AdversarialTrainerT
 from art.estimators.classification import PyTorchClassifier
 from tqdm.auto import trange
 
-from art_bmtad.augment import random_crop_flip
-from art_bmtad.checkpoints import load_classifier, save_classifier
-from art_bmtad.datasets import Dataset
+from art_bmtad.algorithm.augment import random_crop_flip
+from art_bmtad.models.classifier_files import load_classifier, save_classifier
+from art_bmtad.data.datasets import Dataset
 from art_bmtad.models.classifier import create_classifier
-from art_bmtad.teacher_config import CACHE_ENV, KINDS, TeacherConfig
+from art_bmtad.recipes.teacher_config import CACHE_ENV, KINDS, TeacherConfig
 
 logger = logging.getLogger(__name__)
 
@@ -302,11 +302,11 @@ def assess_robust_teacher(
     the student architecture on the same data (cached like any teacher).
 
     A teacher that is not at least ``margin`` more PGD-accurate than that baseline is unlikely to make a
-    B-MTARD student robust (see :mod:`art_bmtad.teacher_report`). The baseline follows the teacher's learning-rate
+    B-MTARD student robust (see :mod:`art_bmtad.trainers.teacher_report`). The baseline follows the teacher's learning-rate
     schedule scaled to its own epochs (:func:`scaled_milestones`).
     """
-    from art_bmtad.teacher_report import teacher_report
-    from art_bmtad.teachers import Teacher
+    from art_bmtad.trainers.teacher_report import teacher_report
+    from art_bmtad.algorithm.teachers import Teacher
 
     rows = [Teacher(teacher, "adv", "teacher")]
     if student_model is not None:

@@ -19,7 +19,7 @@ from art.defences.trainer import AdversarialTrainerFBFPyTorch
 from art.estimators.classification import PyTorchClassifier
 from art.utils import check_and_transform_label_format
 
-from art_bmtad.teachers import classifier_logits
+from art_bmtad.algorithm.teachers import classifier_logits
 
 PEAK_LR = 0.21
 """ART's (and the paper's CIFAR-10) peak of the cyclic learning rate."""

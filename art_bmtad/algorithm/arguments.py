@@ -1,15 +1,11 @@
-"""Checks of user input that run before any training step, each with an error that names the problem."""
+"""Checks of the arguments the trainers and the evaluation receive, each with an error that names the problem."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
 from art.estimators.classification import PyTorchClassifier
-
-if TYPE_CHECKING:
-    from art_bmtad.config import Recipe
-    from art_bmtad.datasets import Dataset
 
 _CLIP_TOLERANCE = 1e-6
 
@@ -98,78 +94,3 @@ def check_teacher_classes(teacher_logits: torch.Tensor, nb_classes: int, teacher
             f"teacher {teacher_name!r} outputs shape {tuple(teacher_logits.shape)}, "
             f"but the student has {nb_classes} classes"
         )
-
-
-# ----------------------------------------------------------------------------------- a run's inputs, before work
-PROBE_EXAMPLES = 8
-"""Training examples each teacher predicts on before any work, to catch non-finite outputs."""
-
-
-def check_student_builds(recipe: Recipe) -> None:
-    """Build the recipe's student once on the CPU (and discard it), before any data or teacher is loaded.
-
-    The shape comes from the dataset's preset when the source is a known dataset, else a 3x32x32, 10-class
-    stand-in: what this catches (unknown or refused ``student.model_kwargs``, a model that cannot be built) does
-    not depend on it.
-
-    Raises:
-        ConfigError: naming ``student.model`` / ``student.model_kwargs`` and the model's own complaint.
-    """
-    from art_bmtad.benchmark.components import build_student
-    from art_bmtad.config import ConfigError
-    from art_bmtad.dataset_catalog import PRESETS, DatasetPreset
-
-    preset = PRESETS.get(recipe.data.source, DatasetPreset(10, (3, 32, 32), (0.5,) * 3, (0.5,) * 3))
-    try:
-        build_student(recipe, preset, device="cpu")
-    except (TypeError, ValueError, RuntimeError, KeyError, AssertionError) as err:
-        raise ConfigError(f"student.model_kwargs {recipe.student.model_kwargs}: the student {recipe.student.model!r} "
-                          f"cannot be built with them: {err}") from err
-
-
-def check_training_data(recipe: Recipe, data: Dataset, processes: int = 1) -> None:
-    """The recipe's batching and selection must fit the loaded data, so that no run trains zero steps.
-
-    Args:
-        recipe: the recipe.
-        data: the loaded dataset.
-        processes: processes that share each batch (torchrun's world size).
-
-    Raises:
-        ConfigError: naming ``schedule.batch_size`` or ``data.val_size``.
-    """
-    from art_bmtad.config import ConfigError
-
-    batch_size, n_train = recipe.schedule.batch_size, len(data.x_train)
-    if batch_size // processes < 2:
-        raise ConfigError(f"schedule.batch_size: {batch_size} over {processes} processes leaves batches of "
-                          f"{batch_size // processes}; batches of one are skipped (BatchNorm), so nothing would train")
-    if batch_size > n_train:
-        raise ConfigError(f"schedule.batch_size: {batch_size} is larger than the {n_train} training examples; "
-                          "choose at most that many")
-    if recipe.schedule.select_by is not None and len(data.x_val) == 0:
-        raise ConfigError(f"data.val_size: the validation split of {data.name!r} is empty, but schedule.select_by "
-                          f"{recipe.schedule.select_by!r} selects the epoch on it")
-
-
-def check_fits_data(classifier: PyTorchClassifier, data: Dataset, what: str) -> None:
-    """A teacher or a model to evaluate must take the data's images, have its classes and give finite outputs on a
-    few of them.
-
-    Args:
-        classifier: the classifier.
-        data: the data it will see.
-        what: the classifier in messages, e.g. ``"teacher robust (teachers/madry.safetensors)"``.
-
-    Raises:
-        ValueError: naming the classifier and what does not fit.
-    """
-    if tuple(classifier.input_shape) != tuple(data.input_shape):
-        raise ValueError(f"{what} takes inputs of shape {tuple(classifier.input_shape)}, but the data "
-                         f"{data.name!r} has images of shape {tuple(data.input_shape)}")
-    if classifier.nb_classes != data.nb_classes:
-        raise ValueError(f"{what} has {classifier.nb_classes} classes, the data {data.name!r} has {data.nb_classes}")
-    logits = classifier.predict(data.x_train[:PROBE_EXAMPLES], batch_size=PROBE_EXAMPLES)
-    if logits.shape != (min(PROBE_EXAMPLES, len(data.x_train)), data.nb_classes) or not np.isfinite(logits).all():
-        raise ValueError(f"{what} gives non-finite or misshapen outputs {logits.shape} on the first training "
-                         "examples (NaN or Inf weights?); retrain it or use another checkpoint")

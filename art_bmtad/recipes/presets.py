@@ -1,4 +1,4 @@
-"""Named recipes (presets) as data: partial :class:`~art_bmtad.config.Recipe` values over its defaults.
+"""Named recipes (presets) as data: partial :class:`~art_bmtad.recipes.recipe.Recipe` values over its defaults.
 
 * ``smoke``: scikit-learn's digits (built in), timm ``test_resnet`` students and teachers (1x8x8 inputs),
   a few epochs and a small evaluation with a reduced AutoAttack budget (recorded in the results). Every
@@ -33,7 +33,7 @@ import copy
 from pathlib import Path
 from typing import Any
 
-from art_bmtad.config import ConfigError
+from art_bmtad.recipes.recipe import ConfigError
 
 SHARED_CIFAR10 = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10.npz"
 """``../shared/data/cifar10.npz`` next to a source checkout; override with ``--data-path``."""
@@ -90,7 +90,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "evaluation": {"n_examples": None, "batch_size": 512},
     },
 }
-"""Preset name -> recipe values (nested by group) laid over the :class:`~art_bmtad.config.Recipe` defaults."""
+"""Preset name -> recipe values (nested by group) laid over the :class:`~art_bmtad.recipes.recipe.Recipe` defaults."""
 
 
 def list_presets() -> list[str]:

@@ -36,7 +36,7 @@ from art.estimators.classification import PyTorchClassifier
 from safetensors import SafetensorError
 from torch import nn
 
-from art_bmtad.json_documents import read_json_document
+from art_bmtad.utils.json_documents import read_json_document
 from art_bmtad.models.classifier import create_classifier, model_spec
 from art_bmtad.models.spec import ModelSpec, spec_from_dict
 

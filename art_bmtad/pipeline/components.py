@@ -10,15 +10,15 @@ import numpy as np
 import torch
 from art.estimators.classification import PyTorchClassifier
 
-from art_bmtad import distributed
-from art_bmtad.checkpoints import load_classifier
-from art_bmtad.config import Recipe, TeacherRecipe
-from art_bmtad.datasets import Dataset, check_dataset, load_dataset
+from art_bmtad.utils import distributed
+from art_bmtad.models.classifier_files import load_classifier
+from art_bmtad.recipes.recipe import Recipe, TeacherRecipe
+from art_bmtad.data.datasets import Dataset, check_dataset, load_dataset
 from art_bmtad.evaluation import AttackSettings, RobustnessReport, evaluate_robustness
 from art_bmtad.models.classifier import create_classifier
 from art_bmtad.registry import create_dataset, find_weights
-from art_bmtad.teacher_prep import TeacherConfig, prepare_teacher
-from art_bmtad.validation import check_fits_data
+from art_bmtad.pipeline.teacher_prep import TeacherConfig, prepare_teacher
+from art_bmtad.pipeline.checks import check_fits_data
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class PreparedTeachers:
 def apply_runtime(recipe: Recipe) -> None:
     """Set the run's CPU threads before any work: ``recipe.threads``, else the physical cores this process may use
     (more threads than cores oversubscribe the machine)."""
-    from art_bmtad.device import physical_cores
+    from art_bmtad.utils.device import physical_cores
 
     torch.set_num_threads(recipe.threads or physical_cores())
 
@@ -101,7 +101,7 @@ def build_scheduler(classifier: PyTorchClassifier, recipe: Recipe) -> torch.opti
 
 
 def teacher_config(recipe: Recipe, teacher: TeacherRecipe) -> TeacherConfig:
-    """The :class:`~art_bmtad.teacher_prep.TeacherConfig` (and so the cache key) of a teacher trained here."""
+    """The :class:`~art_bmtad.pipeline.teacher_prep.TeacherConfig` (and so the cache key) of a teacher trained here."""
     return TeacherConfig(
         model=teacher.model,
         kind=teacher.kind,

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from art_bmtad.config import PLAIN, Recipe
+from art_bmtad.recipes.recipe import PLAIN, Recipe
 
 DISTILLATION_BALANCING = {
     "bmtard": ("temperature_lr", "weight_lr", "t_min", "t_max", "t_init"),
@@ -73,7 +73,7 @@ def check_defence_options(name: str, options: dict[str, Any]) -> None:
     Raises:
         ValueError: an unknown option of a built-in defence.
     """
-    from art_bmtad.config import ConfigError
+    from art_bmtad.recipes.recipe import ConfigError
 
     allowed = ALLOWED_OPTIONS.get(name)
     unknown = [key for key in options if allowed is not None and key not in allowed]

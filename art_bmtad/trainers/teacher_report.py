@@ -17,9 +17,9 @@ from typing import Any, Sequence
 import torch
 from art.estimators.classification import PyTorchClassifier
 
-from art_bmtad.adversarial import AdversarialBatch, pgd_linf
+from art_bmtad.algorithm.adversarial import AdversarialBatch, pgd_linf
 from art_bmtad.evaluation.runner import seeded
-from art_bmtad.teachers import Teacher
+from art_bmtad.algorithm.teachers import Teacher
 
 logger = logging.getLogger(__name__)
 

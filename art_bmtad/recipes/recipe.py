@@ -4,7 +4,7 @@ A :class:`Recipe` fixes everything a run depends on: the data and its split, the
 threat model of training, the schedule, the B-MTARD balancing, the evaluation and the defences to compare.
 It is built from layers, each overriding the one before::
 
-    defaults  <-  preset (art_bmtad.presets)  <-  YAML/TOML file  <-  command-line overrides ("schedule.epochs=3")
+    defaults  <-  preset (art_bmtad.recipes.presets)  <-  YAML/TOML file  <-  command-line overrides ("schedule.epochs=3")
 
 :func:`load_recipe` merges the layers and checks them: an unknown key, a value of the wrong type or an
 unknown defence, model, dataset or option name raises :class:`ConfigError` naming the key and the allowed
@@ -115,7 +115,7 @@ class StudentConfig:
 @dataclass
 class TeacherRecipe:
     """One teacher: a zoo model with its published weights, loaded from a checkpoint, or trained (and cached) by
-    :mod:`art_bmtad.teacher_prep`.
+    :mod:`art_bmtad.pipeline.teacher_prep`.
 
     Attributes:
         model: registry model name (``<zoo>/<model>``, a bare timm name, a registered model) of a teacher trained
@@ -283,7 +283,7 @@ class Recipe:
         balancing: see :class:`BalancingConfig`.
         evaluation: see :class:`EvaluationConfig`.
         defence_options: per defence, keyword options of its factory on top of its paper's defaults (see
-            :data:`art_bmtad.benchmark.defence_options.PAPER_DEFAULTS`), e.g. ``{"art-trades": {"beta": 3.0},
+            :data:`art_bmtad.recipes.defence_options.PAPER_DEFAULTS`), e.g. ``{"art-trades": {"beta": 3.0},
             "art-awp": {"gamma": 0.005}, "art-fbf": {"eps_step": 0.04}, "rslad": {"kl_scale": 1.0}}``.
     """
 
@@ -320,7 +320,7 @@ def load_recipe(
     The preset is ``preset``, else the file's ``preset`` key, else none (the dataclass defaults).
 
     Args:
-        preset: a name from :func:`art_bmtad.presets.list_presets`.
+        preset: a name from :func:`art_bmtad.recipes.presets.list_presets`.
         config_file: a ``.yaml``/``.yml`` or ``.toml`` file with any subset of the recipe's keys.
         overrides: ``"group.key=value"`` strings (values parsed as YAML, e.g. ``defences=[bmtard,ard]``) or a
             mapping of dotted keys to values.
@@ -332,7 +332,7 @@ def load_recipe(
     Raises:
         ConfigError: unreadable file, unknown preset or key, wrong type, unknown name.
     """
-    from art_bmtad.presets import preset_values
+    from art_bmtad.recipes.presets import preset_values
 
     layer = read_config_file(config_file) if config_file is not None else {}
     dotted = parse_overrides(overrides)
@@ -545,7 +545,7 @@ def check_recipe_names(recipe: Recipe) -> None:
     Raises:
         ConfigError: the first problem, naming the key and the allowed values.
     """
-    from art_bmtad.presets import list_presets
+    from art_bmtad.recipes.presets import list_presets
 
     if recipe.preset is not None:
         _one_of("preset", recipe.preset, list_presets())
@@ -735,7 +735,7 @@ def _at_least(key: str, value: float, low: float, *, strict: bool = False) -> No
 
 
 def _check_defence_options(options: dict[str, dict[str, Any]]) -> None:
-    from art_bmtad.benchmark.defence_options import check_defence_options
+    from art_bmtad.recipes.defence_options import check_defence_options
     from art_bmtad.registry import list_defences
 
     for name, values in options.items():

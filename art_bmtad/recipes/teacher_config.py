@@ -1,7 +1,7 @@
 """What determines a teacher (:class:`TeacherConfig`, the cache key's fields), apart from how it is trained.
 
 A light module: the CLI reads these defaults to build its options without importing torch or ART;
-:mod:`art_bmtad.teacher_prep` trains and caches teachers from them.
+:mod:`art_bmtad.pipeline.teacher_prep` trains and caches teachers from them.
 """
 from __future__ import annotations
 
@@ -70,7 +70,7 @@ class TeacherConfig:
             raise ValueError(f"epochs must be >= 1 and batch_size >= 2 (a batch of one breaks BatchNorm), got "
                              f"{self.epochs} and {self.batch_size}")
         if self.kind != "clean":  # a robust teacher trained against a meaningless threat model is not robust
-            from art_bmtad.config import check_threat
+            from art_bmtad.recipes.recipe import check_threat
 
             check_threat(self.eps, self.eps_step, self.max_iter, prefix=f"{self.kind} teacher")
         if not (self.lr > 0 and math.isfinite(self.lr)) or not 0 <= self.momentum < math.inf:

@@ -12,7 +12,7 @@ Sources:
   (class sub-folders, or Tiny-ImageNet's ``images/`` + ``val_annotations.txt``) or ``root/test``;
   every image is converted to RGB and resized to ``image_size`` x ``image_size``.
 
-Normalisation statistics come from :data:`PRESETS` when the dataset's name (the source, the
+Normalisation statistics come from :data:`KNOWN_DATASETS` when the dataset's name (the source, the
 npz file's stem or the image folder's name) is a preset, and are otherwise computed per
 channel from the training split.
 """
@@ -28,7 +28,7 @@ from typing import Callable
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from art_bmtad.dataset_catalog import PRESETS, SOURCES, DatasetPreset
+from art_bmtad.data.catalog import KNOWN_DATASETS, SOURCES, DatasetPreset
 
 
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
@@ -82,7 +82,7 @@ def get_preset(name: str) -> DatasetPreset:
     """The preset of a known dataset.
 
     Args:
-        name: One of :data:`PRESETS`.
+        name: One of :data:`KNOWN_DATASETS`.
 
     Returns:
         The preset.
@@ -90,9 +90,9 @@ def get_preset(name: str) -> DatasetPreset:
     Raises:
         ValueError: Unknown name.
     """
-    if name not in PRESETS:
-        raise ValueError(f"unknown dataset preset {name!r}; known presets: {sorted(PRESETS)}")
-    return PRESETS[name]
+    if name not in KNOWN_DATASETS:
+        raise ValueError(f"unknown dataset preset {name!r}; known presets: {sorted(KNOWN_DATASETS)}")
+    return KNOWN_DATASETS[name]
 
 
 def load_dataset(
@@ -380,8 +380,8 @@ def _decode(files: list[Path], image_size: int) -> np.ndarray:
 
 
 def _statistics(name: str, x_train: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    if name in PRESETS:
-        return PRESETS[name].mean, PRESETS[name].std
+    if name in KNOWN_DATASETS:
+        return KNOWN_DATASETS[name].mean, KNOWN_DATASETS[name].std
     if len(x_train) == 0:
         raise ValueError(f"dataset {name!r} has no training images to compute mean and std from")
     axes = (0, 2, 3)
@@ -445,7 +445,7 @@ def check_dataset(data: Dataset, *, source: str | None = None) -> Dataset:
             are not integer indices in range or do not match the images in number, too few class names.
     """
     if not isinstance(data, Dataset):
-        raise ValueError(f"dataset source {source!r} gave a {type(data).__name__}, not an art_bmtad.datasets.Dataset; "
+        raise ValueError(f"dataset source {source!r} gave a {type(data).__name__}, not an art_bmtad.data.datasets.Dataset; "
                          "its plugin is broken")
     where = f"dataset {source or data.name!r}"
     shape = data.x_train.shape[1:]

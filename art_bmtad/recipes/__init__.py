@@ -1,0 +1,1 @@
+"""Recipes: the run's configuration (:mod:`.recipe`), its presets, teacher descriptions and defence options."""
