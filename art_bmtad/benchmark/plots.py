@@ -1,14 +1,12 @@
-"""The benchmark's figures, drawn with matplotlib's Agg backend (no display needed)."""
+"""The benchmark's figures, drawn on matplotlib ``Figure`` objects: no display needed, and pyplot's global backend
+is left as the caller set it (a notebook that imports this module keeps its inline plots)."""
 from __future__ import annotations
 
 import math
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
+from matplotlib.figure import Figure
 
 TRADEOFF_FILE = "tradeoff.png"
 BALANCE_FILE = "bmtard_balance.png"
@@ -35,7 +33,8 @@ def plot_tradeoff(results: dict[str, Any], path: Path) -> Path:
     evaluation = results["evaluation"]
     key = "autoattack" if "autoattack" in evaluation["labels"] else "worst_case"
     n = evaluation["n_examples"]
-    figure, axes = plt.subplots(figsize=(7.0, 5.0), dpi=120)
+    figure = Figure(figsize=(7.0, 5.0), dpi=120)
+    axes = figure.subplots()
     for defence in results["defences"]:
         name = defence["name"]
         distilled = name in DISTILLATION_DEFENCES
@@ -82,7 +81,8 @@ def plot_balance(history: dict[str, Any], path: Path, milestones: list[int] | No
         ``path``.
     """
     steps = history["steps"]
-    figure, (top, bottom) = plt.subplots(2, 1, sharex=True, figsize=(6.4, 6.0), dpi=120)
+    figure = Figure(figsize=(6.4, 6.0), dpi=120)
+    top, bottom = figure.subplots(2, 1, sharex=True)
     for axes, prefix, title in ((top, "temperature/", "temperature"), (bottom, "weight/", "loss weight")):
         for key in sorted(k for k in steps if k.startswith(prefix)):
             axes.plot(range(1, len(steps[key]) + 1), steps[key], label=key.removeprefix(prefix))
@@ -104,8 +104,7 @@ def _steps_per_epoch(history: dict[str, Any]) -> float:
     return steps / max(len(history.get("epochs", [])), 1)
 
 
-def _save(figure: Any, path: Path) -> Path:
+def _save(figure: Figure, path: Path) -> Path:
     figure.tight_layout()
     figure.savefig(path, format="png")
-    plt.close(figure)
     return path

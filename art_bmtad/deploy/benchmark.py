@@ -119,14 +119,12 @@ def plot_accuracy_latency(results: dict[str, Any], path: Path) -> Path | None:
     teachers = [t for t in results["teachers"] if "inference" in t]
     if not defences and not teachers:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     labels = results["evaluation"]["labels"]
     label = labels.get("autoattack", labels.get("worst_case", "robust"))
-    figure, axes = plt.subplots(figsize=(6.4, 4.8), dpi=120)
+    figure = Figure(figsize=(6.4, 4.8), dpi=120)
+    axes = figure.subplots()
     for defence in defences:
         timing = defence["inference"]["timings"][0]
         axes.errorbar(timing["median_ms"], 100 * robust_accuracy(defence),
@@ -148,7 +146,6 @@ def plot_accuracy_latency(results: dict[str, Any], path: Path) -> Path | None:
     axes.legend(fontsize=8)
     figure.tight_layout()
     figure.savefig(path, format="png")
-    plt.close(figure)
     return path
 
 

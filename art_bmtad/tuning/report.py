@@ -25,6 +25,7 @@ from art_bmtad.tuning.study import ERROR_ATTR, TuneSettings, finished_trials
 
 if TYPE_CHECKING:
     import optuna
+    from matplotlib.figure import Figure
 
 TRIALS_CSV, TRIALS_MD = "trials.csv", "trials.md"
 PARETO_PLOT, IMPORTANCE_PLOT = "pareto.png", "importance.png"
@@ -205,8 +206,8 @@ def _cell(value: Any) -> str:
 
 
 def _plot_pareto(study: "optuna.Study", settings: TuneSettings, best: "optuna.trial.FrozenTrial", path: Path) -> Path:
-    plt = _pyplot()
-    figure, axes = plt.subplots(figsize=(6.4, 4.8), dpi=100)
+    figure = _figure(figsize=(6.4, 4.8), dpi=100)
+    axes = figure.subplots()
     trials = scored_trials(study)
     axes.scatter(*_points(trials), s=40, alpha=0.7, label="complete trials", zorder=3)
     axes.plot(*_points(pareto_front(trials)), "-", color="tab:orange", label="Pareto front", zorder=2)
@@ -221,7 +222,7 @@ def _plot_pareto(study: "optuna.Study", settings: TuneSettings, best: "optuna.tr
     axes.set_title(f"Tuning {settings.defence}: {len(trials)} complete trials")
     axes.grid(alpha=0.3)
     axes.legend(fontsize=8)
-    return _save(plt, figure, path)
+    return _save(figure, path)
 
 
 def _points(trials: list["optuna.trial.FrozenTrial"]) -> tuple[list[float], list[float]]:
@@ -230,29 +231,26 @@ def _points(trials: list["optuna.trial.FrozenTrial"]) -> tuple[list[float], list
 
 
 def _plot_importances(importances: dict[str, float], n_trials: int, path: Path) -> Path:
-    plt = _pyplot()
-    figure, axes = plt.subplots(figsize=(6.4, 0.5 * len(importances) + 1.5), dpi=100)
+    figure = _figure(figsize=(6.4, 0.5 * len(importances) + 1.5), dpi=100)
+    axes = figure.subplots()
     names = list(importances)[::-1]
     axes.barh(names, [importances[name] for name in names], color="tab:blue")
     axes.set_xlabel("fANOVA importance for the weighted score")
     caveat = "\n(few trials: a rough indication)" if n_trials < FEW_TRIALS else ""
     axes.set_title(f"Importance, {n_trials} complete trials{caveat}", fontsize=10)
     figure.tight_layout()
-    return _save(plt, figure, path)
+    return _save(figure, path)
 
 
-def _pyplot() -> Any:
-    import matplotlib
+def _figure(**options: Any) -> Figure:
+    """A matplotlib ``Figure`` of its own (pyplot and its global backend are not touched)."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return Figure(**options)
 
 
-def _save(plt: Any, figure: Any, path: Path) -> Path:
+def _save(figure: Figure, path: Path) -> Path:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
-    plt.close(figure)
     path.parent.mkdir(parents=True, exist_ok=True)
     return write_atomic(path, buffer.getvalue())
