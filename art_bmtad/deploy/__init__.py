@@ -11,7 +11,8 @@ ships is what was measured::
 Modules: :mod:`~.folded` (normalisation folded into the network), :mod:`~.sources` (run folders, saved students,
 zoo names), :mod:`~.cost` (parameters, FLOPs, weight size, peak memory, latency), :mod:`~.export` (ONNX,
 TorchScript, safetensors, verified), :mod:`~.serving` (running an export; the serving check),
-:mod:`~.benchmark` (the benchmark's deployment columns and plot).
+:mod:`~.benchmark` (the benchmark's deployment columns and plot), :mod:`~.timm_folder` (a timm model folder for
+timm and the Hugging Face hub) with its :mod:`~.model_card`.
 """
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ _LAZY = {
     "open_export": "art_bmtad.deploy.serving",
     "serving_check": "art_bmtad.deploy.serving",
     "load_source": "art_bmtad.deploy.sources",
+    "TimmFolder": "art_bmtad.deploy.timm_folder",
+    "export_timm_folder": "art_bmtad.deploy.timm_folder",
 }
 """Public names, imported on first use: their modules need torch, and the benchmark's renderer must not."""
 

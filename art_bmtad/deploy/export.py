@@ -180,7 +180,7 @@ def export_student(
     if n_verify < 1:
         raise ValueError(f"n_verify must be at least 1, got {n_verify}")
     source = load_source(student_weights(run), device="cpu")
-    x, y, class_names = _verification_images(source, data, data_path, n_verify)
+    x, y, class_names = verification_images(source, data, data_path, n_verify)
     folded = fold_normalisation(source.classifier)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp{path.suffix}")
@@ -224,8 +224,13 @@ def verify(exported: ExportedModel, source: ModelSource, x: np.ndarray, y: np.nd
     )
 
 
-def _verification_images(source: ModelSource, data: str | None, data_path: str | Path | None,
-                         n_verify: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def verification_images(source: ModelSource, data: str | None, data_path: str | Path | None,
+                        n_verify: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """The first ``n_verify`` test images of the student's dataset (the run's, or ``data``), labels, class names.
+
+    Raises:
+        ValueError: no recipe to say the dataset and no ``data``; images of another shape than the student takes.
+    """
     from art_bmtad.pipeline.components import load_data
     from art_bmtad.recipes.recipe import recipe_from_dict
 
