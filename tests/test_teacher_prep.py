@@ -71,6 +71,7 @@ def test_cache_key_covers_config_and_data(data):
 
 def test_cache_folder_resolution(tmp_path, monkeypatch):
     monkeypatch.delenv(teacher_prep.CACHE_ENV, raising=False)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)  # the platform's cache folder on Linux, as most users have it
     assert resolve_cache_dir() == Path.home() / ".cache" / "art-bmtad" / "teachers"
     monkeypatch.setenv(teacher_prep.CACHE_ENV, str(tmp_path))
     assert resolve_cache_dir() == tmp_path / "teachers"

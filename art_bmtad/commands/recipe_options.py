@@ -67,6 +67,7 @@ SHORTCUTS: dict[str, tuple[str, Any, str, str]] = {
     "weights_dir": ("teachers.weights_dir", str, "DIR", "root folder of the zoos' weight files for pretrained "
                                                         "teachers, in each zoo's own layout (default: each zoo's own)"),
     "cache_dir": ("teachers.cache_dir", str, "DIR", f"teacher cache (default: ${CACHE_ENV}/teachers, else "
+                                                    "teachers in the platform's cache folder, on Linux "
                                                     "~/.cache/art-bmtad/teachers)"),
     "seed": ("seed", int, "S", "seed of the split, the initialisations and the attacks"),
     **DEVICE_OPTIONS,

@@ -19,7 +19,8 @@ cached one when the same configuration was trained on the same data before.
   trades  ART's AdversarialTrainerTRADESPyTorch (constant learning rate)
 
 The cache key is the SHA-256 of every option that shapes the teacher plus the training data.
-Cache folder: --cache-dir, else ${CACHE_ENV}/teachers, else ~/.cache/art-bmtad/teachers.
+Cache folder: --cache-dir, else ${CACHE_ENV}/teachers, else teachers in the platform's cache folder
+(on Linux ~/.cache/art-bmtad/teachers).
 Example:
   art-bmtad teachers --model resnet18 --data cifar10 --data-path ./data --cifar-stem \\
       --kind madry --epochs 100 --eps 8/255 --out teachers/resnet18_madry"""
@@ -63,7 +64,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     output = add_output_options(parser, out_help="also save the teacher as OUT.safetensors + OUT.json", metavar="OUT")
     add_overwrite_option(output, "OUT.safetensors and OUT.json")
     output.add_argument(
-        "--cache-dir", help=f"teacher cache folder (default: ${CACHE_ENV}/teachers, else ~/.cache/art-bmtad/teachers)"
+        "--cache-dir", help=f"teacher cache folder (default: ${CACHE_ENV}/teachers, else teachers in the platform's "
+                            "cache folder, on Linux ~/.cache/art-bmtad/teachers)"
     )
     return parser
 

@@ -16,8 +16,11 @@ Robust teachers need careful evaluation (e.g. AutoAttack) before they are truste
 A trained teacher is saved in the checkpoint format of :mod:`art_bmtad.models.classifier_files` under
 ``<cache>/<key>/teacher.safetensors``, where ``key`` is the SHA-256 of the resolved
 :class:`TeacherConfig` and of the training data; the same configuration on the same data is
-then loaded instead of trained. The cache folder is ``cache_dir``, else
-``$ART_BMTAD_CACHE/teachers``, else ``~/.cache/art-bmtad/teachers``.
+then loaded instead of trained. The cache folder is ``cache_dir``, else ``$ART_BMTAD_CACHE/teachers``, else
+``teachers`` in the platform's cache folder (``platformdirs.user_cache_dir("art-bmtad")``: ``~/.cache/art-bmtad`` on
+Linux, ``~/Library/Caches/art-bmtad`` on macOS). Looking a teacher up and training it happen under a file lock per
+key, so processes that ask for the same teacher at once (parallel ``tune --join`` workers, two benchmarks) train it
+once: the others wait, then load the cached file.
 """
 from __future__ import annotations
 
@@ -30,7 +33,10 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable
 
+from filelock import FileLock
+
 import numpy as np
+import platformdirs
 import torch
 from art.attacks.evasion import ProjectedGradientDescent
 from art.defences.trainer import AdversarialTrainerMadryPGD, AdversarialTrainerTRADESPyTorch
@@ -45,7 +51,8 @@ from art_bmtad.recipes.teacher_config import CACHE_ENV, KINDS, TeacherConfig
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_CACHE_ROOT = Path("~/.cache/art-bmtad")
+APP_NAME = "art-bmtad"
+"""The folder name of the cache in the platform's cache folder."""
 CACHE_FORMAT = 1
 WEIGHTS_NAME = "teacher.safetensors"
 
@@ -85,7 +92,7 @@ def prepare_teacher(
         config: The teacher configuration.
         data: Training data (``x_train``, ``y_train`` are used; the key covers them and the
             normalisation).
-        cache_dir: Cache folder; default ``$ART_BMTAD_CACHE/teachers`` or ``~/.cache/art-bmtad/teachers``.
+        cache_dir: Cache folder; default ``$ART_BMTAD_CACHE/teachers``, else the platform's (:func:`resolve_cache_dir`).
         out: Also save the teacher here (``<stem>.safetensors`` + ``<stem>.json``).
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
         progress: Show the clean training loop's progress bar (ART's trainers draw their own).
@@ -94,16 +101,19 @@ def prepare_teacher(
         The prepared teacher.
     """
     key = teacher_cache_key(config, data)
-    cached_path = resolve_cache_dir(cache_dir) / key / WEIGHTS_NAME
-    cached = cached_path.is_file() and cached_path.with_suffix(".json").is_file()
-    if cached:
-        classifier = load_classifier(cached_path, device=device)
-        seconds = json.loads(cached_path.with_suffix(".json").read_text()).get("extra", {}).get("train_seconds")
-    else:
-        started = time.perf_counter()
-        classifier = train_teacher(config, data, device=device, progress=progress)
-        seconds = time.perf_counter() - started
-        _save(classifier, cached_path, config, data, key, seconds)
+    folder = resolve_cache_dir(cache_dir)
+    cached_path = folder / key / WEIGHTS_NAME
+    folder.mkdir(parents=True, exist_ok=True)
+    with FileLock(folder / f"{key}.lock"):  # one process trains a teacher; the others wait, then load it
+        cached = cached_path.is_file() and cached_path.with_suffix(".json").is_file()
+        if cached:
+            classifier = load_classifier(cached_path, device=device)
+            seconds = json.loads(cached_path.with_suffix(".json").read_text()).get("extra", {}).get("train_seconds")
+        else:
+            started = time.perf_counter()
+            classifier = train_teacher(config, data, device=device, progress=progress)
+            seconds = time.perf_counter() - started
+            _save(classifier, cached_path, config, data, key, seconds)
     path = _save(classifier, Path(out), config, data, key, seconds) if out is not None else cached_path
     return PreparedTeacher(classifier=classifier, path=path, cached=cached, key=key, train_seconds=seconds)
 
@@ -164,7 +174,8 @@ def teacher_cache_key(config: TeacherConfig, data: Dataset) -> str:
 
 
 def resolve_cache_dir(cache_dir: str | Path | None = None) -> Path:
-    """The teacher cache folder: ``cache_dir``, else ``$ART_BMTAD_CACHE/teachers``, else the default.
+    """The teacher cache folder: ``cache_dir``, else ``$ART_BMTAD_CACHE/teachers``, else ``teachers`` in the
+    platform's cache folder (``platformdirs.user_cache_dir("art-bmtad")``).
 
     Args:
         cache_dir: Explicit folder, or ``None``.
@@ -174,7 +185,7 @@ def resolve_cache_dir(cache_dir: str | Path | None = None) -> Path:
     """
     if cache_dir is not None:
         return Path(cache_dir).expanduser()
-    return Path(os.environ.get(CACHE_ENV) or DEFAULT_CACHE_ROOT).expanduser() / "teachers"
+    return Path(os.environ.get(CACHE_ENV) or platformdirs.user_cache_dir(APP_NAME)).expanduser() / "teachers"
 
 
 def _train_clean(classifier: PyTorchClassifier, config: TeacherConfig, data: Dataset, progress: bool) -> None:

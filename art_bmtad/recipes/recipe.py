@@ -29,6 +29,13 @@ from typing import Any, Mapping, Sequence, Union
 
 import yaml
 
+from art_bmtad.algorithm.selection import SELECTION_METRICS
+from art_bmtad.evaluation.settings import ATTACKS, AUTOATTACK_VARIANTS, check_reference_available
+from art_bmtad.recipes.defence_options import DISTILLATION_BALANCING, PLAIN, check_defence_options, paper_options
+from art_bmtad.recipes.presets import list_presets, preset_values
+from art_bmtad.utils.checks import at_least, check_finite, check_threat, one_of, positive
+from art_bmtad.utils.errors import ConfigError
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on Python 3.10 only
@@ -38,14 +45,8 @@ DEFAULT_DEFENCES = ("bmtard", "mtard", "rslad", "ard", "art-madry-pgd", "art-tra
 """Defences a benchmark trains unless told otherwise."""
 EXTRA_DEFENCES = ("art-awp", "art-fbf", "plain")
 """Built-in defences trained only when asked (``--all`` or ``defences=[...]``)."""
-PLAIN = "plain"
-"""Standard training without an adversary: the benchmark's reference row, not a registered defence."""
 TEACHER_KINDS = ("clean", "madry", "trades")
 RECIPE_FILE = "config.yaml"
-
-
-class ConfigError(ValueError):
-    """A recipe that cannot run: the message names the key, the value and what is allowed."""
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -150,7 +151,8 @@ class TeachersConfig:
     Attributes:
         robust: the adversarially trained teacher (B-MTARD, MTARD, RSLAD and ARD use it).
         clean: the naturally trained teacher (B-MTARD and MTARD use it).
-        cache_dir: teacher cache; ``null``: ``$ART_BMTAD_CACHE/teachers``, else ``~/.cache/art-bmtad/teachers``.
+        cache_dir: teacher cache; ``null``: ``$ART_BMTAD_CACHE/teachers``, else ``teachers`` in the platform's
+            cache folder (``~/.cache/art-bmtad/teachers`` on Linux).
         weights_dir: where pretrained teachers' weight files are (a zoo's root folder, in the zoo's own layout);
             ``null``: each zoo's default folder.
         download: let the zoos of pretrained teachers fetch missing weight files through their own download path
@@ -332,8 +334,6 @@ def load_recipe(
     Raises:
         ConfigError: unreadable file, unknown preset or key, wrong type, unknown name.
     """
-    from art_bmtad.recipes.presets import preset_values
-
     layer = read_config_file(config_file) if config_file is not None else {}
     dotted = parse_overrides(overrides)
     name = preset or dotted.get("preset") or layer.get("preset")
@@ -538,6 +538,22 @@ def _type_error(key: str, expected: str, value: Any) -> ConfigError:
     return ConfigError(f"{key}: expected {expected}, got {value!r} ({type(value).__name__})")
 
 
+def resolve_options(name: str, recipe: Recipe) -> dict[str, Any]:
+    """The options ``name`` trains with: shared threat model, its paper's defaults, the recipe's balancing (the
+    distillation defences), then ``defence_options.<name>``; JSON-ready values only."""
+    threat, balancing = recipe.threat, recipe.balancing
+    options: dict[str, Any] = {} if name == PLAIN else {
+        "eps": threat.eps, "eps_step": threat.eps_step, "max_iter": threat.max_iter}
+    if name == "art-fbf":
+        options.pop("max_iter")  # one FGSM step: the shared PGD step count does not apply
+    options.update(paper_options(name, threat.eps))
+    if name in DISTILLATION_BALANCING:
+        options.update({key: getattr(balancing, key) for key in ("kl_scale", *DISTILLATION_BALANCING[name])})
+    options.update(recipe.defence_options.get(name, {}))
+    return options
+
+
+
 # --------------------------------------------------------------------------------------------- names
 def check_recipe_names(recipe: Recipe) -> None:
     """Check every name and range in a recipe against what exists, before anything is built or trained.
@@ -545,10 +561,8 @@ def check_recipe_names(recipe: Recipe) -> None:
     Raises:
         ConfigError: the first problem, naming the key and the allowed values.
     """
-    from art_bmtad.recipes.presets import list_presets
-
     if recipe.preset is not None:
-        _one_of("preset", recipe.preset, list_presets())
+        one_of("preset", recipe.preset, list_presets())
     _check_defences(recipe.defences)
     _check_defence_options(recipe.defence_options)
     _check_data(recipe.data)
@@ -558,18 +572,10 @@ def check_recipe_names(recipe: Recipe) -> None:
     _check_numbers(recipe)
     _check_evaluation(recipe.evaluation)
     if recipe.schedule.select_by is not None:
-        from art_bmtad.trainers.base import SELECTION_METRICS
-
-        _one_of("schedule.select_by", recipe.schedule.select_by, [*SELECTION_METRICS, None])
+        one_of("schedule.select_by", recipe.schedule.select_by, [*SELECTION_METRICS, None])
         if recipe.data.val_size == 0:
             raise ConfigError("schedule.select_by needs a validation split: set data.val_size > 0, or select_by null")
-    _one_of("device", recipe.device.split(":")[0], ("auto", "cpu", "cuda"))
-
-
-def _one_of(key: str, value: Any, allowed: Sequence[Any]) -> None:
-    if value not in allowed:
-        shown = ", ".join("null" if item is None else str(item) for item in allowed)
-        raise ConfigError(f"{key}: unknown value {value!r}; allowed: {shown}")
+    one_of("device", recipe.device.split(":")[0], ("auto", "cpu", "cuda"))
 
 
 def _check_defences(defences: list[str]) -> None:
@@ -579,7 +585,7 @@ def _check_defences(defences: list[str]) -> None:
         raise ConfigError("defences: the list is empty; name at least one defence")
     allowed = [*list_defences(), PLAIN]
     for index, name in enumerate(defences):
-        _one_of(f"defences[{index}]", name, allowed)
+        one_of(f"defences[{index}]", name, allowed)
     repeated = sorted({name for name in defences if defences.count(name) > 1})
     if repeated:
         raise ConfigError(f"defences: {repeated} listed more than once")
@@ -589,7 +595,7 @@ def _check_data(data: DataConfig) -> None:
     from art_bmtad.registry import list_datasets
 
     if not data.source.endswith(".npz"):
-        _one_of("data.source", data.source, [*list_datasets(), "<path ending in .npz>"])
+        one_of("data.source", data.source, [*list_datasets(), "<path ending in .npz>"])
     if data.source == "npz" and data.path is None:
         raise ConfigError("data.path: source 'npz' needs the path of the .npz file (--data-path)")
     if isinstance(data.val_size, float) and not 0 <= data.val_size < 1 or data.val_size < 0:
@@ -649,8 +655,8 @@ def _check_teacher(key: str, teacher: TeacherRecipe) -> None:
             raise ConfigError(f"{key}.checkpoint: no saved classifier at {teacher.checkpoint}{hint}")
         return
     _check_model(f"{key}.model", teacher.model)
-    _one_of(f"{key}.kind", teacher.kind, TEACHER_KINDS)
-    _positive(f"{key}.epochs", teacher.epochs)
+    one_of(f"{key}.kind", teacher.kind, TEACHER_KINDS)
+    positive(f"{key}.epochs", teacher.epochs)
     if teacher.milestones and teacher.kind == "clean":
         raise ConfigError(f"{key}.milestones: only for robust teachers (madry, trades); clean ones use a cosine "
                           "schedule")
@@ -662,110 +668,60 @@ def _check_teacher(key: str, teacher: TeacherRecipe) -> None:
 
 def _check_numbers(recipe: Recipe) -> None:
     """Ranges of every number and the relations between them, before anything is built."""
-    _check_finite(recipe.to_dict(), "")
+    check_finite(recipe.to_dict(), "")
     schedule, threat, balancing = recipe.schedule, recipe.threat, recipe.balancing
     check_threat(threat.eps, threat.eps_step, threat.max_iter, prefix="threat")
-    _positive("schedule.epochs", schedule.epochs)
+    positive("schedule.epochs", schedule.epochs)
     if schedule.batch_size < 2:
         raise ConfigError(f"schedule.batch_size: expected an integer >= 2, got {schedule.batch_size} (a batch of one "
                           "breaks BatchNorm in training, so every batch would be skipped)")
-    _at_least("schedule.lr", schedule.lr, 0, strict=True)
-    _at_least("schedule.gamma", schedule.gamma, 0, strict=True)
+    at_least("schedule.lr", schedule.lr, 0, strict=True)
+    at_least("schedule.gamma", schedule.gamma, 0, strict=True)
     for key in ("momentum", "weight_decay"):
-        _at_least(f"schedule.{key}", getattr(schedule, key), 0)
+        at_least(f"schedule.{key}", getattr(schedule, key), 0)
     if schedule.checkpoint_every is not None:
-        _positive("schedule.checkpoint_every", schedule.checkpoint_every)
+        positive("schedule.checkpoint_every", schedule.checkpoint_every)
     if not 0 <= recipe.seed < 2**32:
         raise ConfigError(f"seed: expected an integer in [0, 2**32), got {recipe.seed}")
     for key in ("n_train", "n_test"):
         if getattr(recipe.data, key) is not None:
-            _positive(f"data.{key}", getattr(recipe.data, key))
+            positive(f"data.{key}", getattr(recipe.data, key))
     for role in ("robust", "clean"):
-        _at_least(f"teachers.{role}.lr", getattr(recipe.teachers, role).lr, 0, strict=True)
+        at_least(f"teachers.{role}.lr", getattr(recipe.teachers, role).lr, 0, strict=True)
     for key, value in (("balancing.kl_scale", balancing.kl_scale), ("balancing.t_min", balancing.t_min)):
-        _at_least(key, value, 0, strict=True)
+        at_least(key, value, 0, strict=True)
     if not balancing.t_min <= balancing.t_init <= balancing.t_max:
         raise ConfigError(f"balancing: expected t_min <= t_init <= t_max, got {balancing.t_min}, {balancing.t_init}, "
                           f"{balancing.t_max}")
     for key in ("temperature_lr", "weight_lr"):
-        _at_least(f"balancing.{key}", getattr(balancing, key), 0)
+        at_least(f"balancing.{key}", getattr(balancing, key), 0)
     if schedule.milestones != sorted(set(schedule.milestones)) or any(m < 1 for m in schedule.milestones):
         raise ConfigError(f"schedule.milestones: expected increasing epochs >= 1, got {schedule.milestones}")
     if recipe.threads is not None:
-        _positive("threads", recipe.threads)
-
-
-def check_threat(eps: float, eps_step: float, max_iter: int, *, prefix: str) -> None:
-    """An Linf threat model that means something in [0, 1] pixel units.
-
-    Args:
-        eps: the radius, in (0, 1].
-        eps_step: the PGD step, in (0, eps].
-        max_iter: PGD steps, >= 1.
-        prefix: the key or option group the values came from, for messages (e.g. ``"threat"``).
-
-    Raises:
-        ConfigError: naming the value and the allowed range.
-    """
-    for key, value in (("eps", eps), ("eps_step", eps_step)):
-        if not math.isfinite(value):
-            raise ConfigError(f"{prefix}.{key}: expected a finite number, got {value}")
-    if not 0 < eps <= 1:
-        raise ConfigError(f"{prefix}.eps: expected a radius in (0, 1] pixel units (e.g. 8/255), got {eps}")
-    if not 0 < eps_step <= eps:
-        raise ConfigError(f"{prefix}.eps_step: expected a step in (0, eps={eps:.6g}], got {eps_step:.6g}")
-    _positive(f"{prefix}.max_iter", max_iter)
-
-
-def _check_finite(values: Any, key: str) -> None:
-    """Every number in the recipe is finite (YAML reads ``.inf`` and ``.nan`` as numbers)."""
-    if isinstance(values, Mapping):
-        for name, value in values.items():
-            _check_finite(value, f"{key}.{name}" if key else name)
-    elif isinstance(values, list):
-        for index, value in enumerate(values):
-            _check_finite(value, f"{key}[{index}]")
-    elif isinstance(values, float) and not math.isfinite(values):
-        raise ConfigError(f"{key}: expected a finite number, got {values}")
-
-
-def _at_least(key: str, value: float, low: float, *, strict: bool = False) -> None:
-    if value < low or (strict and value == low):
-        raise ConfigError(f"{key}: expected a number {'>' if strict else '>='} {low}, got {value}")
+        positive("threads", recipe.threads)
 
 
 def _check_defence_options(options: dict[str, dict[str, Any]]) -> None:
-    from art_bmtad.recipes.defence_options import check_defence_options
     from art_bmtad.registry import list_defences
 
     for name, values in options.items():
-        _one_of("defence_options", name, [*list_defences(), PLAIN])
+        one_of("defence_options", name, [*list_defences(), PLAIN])
         if not isinstance(values, Mapping):
             raise _type_error(f"defence_options.{name}", "a mapping of option names to values", values)
         check_defence_options(name, values)
 
 
 def _check_evaluation(evaluation: EvaluationConfig) -> None:
-    from art_bmtad.evaluation import ATTACKS
-    from art_bmtad.evaluation.autoattack import VARIANTS
-
     for index, name in enumerate(evaluation.attacks):
-        _one_of(f"evaluation.attacks[{index}]", name, ATTACKS)
-    _one_of("evaluation.autoattack", evaluation.autoattack, VARIANTS)
-    _one_of("evaluation.backend", evaluation.backend, ("art", "reference"))
+        one_of(f"evaluation.attacks[{index}]", name, ATTACKS)
+    one_of("evaluation.autoattack", evaluation.autoattack, AUTOATTACK_VARIANTS)
+    one_of("evaluation.backend", evaluation.backend, ("art", "reference"))
     if evaluation.backend == "reference" and "autoattack" in evaluation.attacks:
-        from art_bmtad.evaluation.settings import check_reference_available
-
         try:
             check_reference_available()
         except ValueError as err:
             raise ConfigError(f"evaluation.backend: {err}") from None
     for key in ("batch_size", "apgd_steps", "n_target_classes", "square_queries", "sanity_examples"):
-        _positive(f"evaluation.{key}", getattr(evaluation, key))
+        positive(f"evaluation.{key}", getattr(evaluation, key))
     if evaluation.n_examples is not None:
-        _positive("evaluation.n_examples", evaluation.n_examples)
-
-
-def _positive(key: str, value: int) -> None:
-    if value < 1:
-        raise ConfigError(f"{key}: expected an integer >= 1, got {value}")
+        positive("evaluation.n_examples", evaluation.n_examples)
