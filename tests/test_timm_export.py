@@ -25,7 +25,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 DIGITS = load_digits()
 
 
-def _train_run(run: Path, **model_options) -> Path:
+def train_timm_run(run: Path, **model_options) -> Path:
     """A digits run folder: a timm test_resnet student trained for one epoch, saved as a B-MTARD run would be."""
     torch.manual_seed(0)
     classifier = create_classifier("timm/test_resnet", dataset="digits", device="cpu", **model_options)
@@ -40,7 +40,7 @@ def _train_run(run: Path, **model_options) -> Path:
 @pytest.fixture(scope="module")
 def evaluated_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The run, evaluated by ``art-bmtad eval`` (clean and PGD-20 on 20 test images) into ``robustness.json``."""
-    run = _train_run(tmp_path_factory.mktemp("timm") / "run")
+    run = train_timm_run(tmp_path_factory.mktemp("timm") / "run")
     assert cli.main(["--quiet", "eval", "--model", str(run), "--attacks", "clean,pgd20", "--n-examples", "20",
                      "--no-sanity-checks", "--out", str(run / "robustness.json")]) == 0
     return run
@@ -133,7 +133,7 @@ def test_an_existing_folder_is_kept_unless_overwrite_and_foreign_files_always(ev
 
 
 def test_a_student_timm_cannot_rebuild_is_refused_naming_the_formats_it_can_take(tmp_path, capsys):
-    run = _train_run(tmp_path / "stem", cifar_stem=True)
+    run = train_timm_run(tmp_path / "stem", cifar_stem=True)
     assert cli.main(["export", str(run), "--format", "timm", "--out", str(tmp_path / "out")]) == 2
     message = capsys.readouterr().err
     assert "cifar_stem" in message and "--format safetensors, onnx or torchscript instead" in message

@@ -11,7 +11,6 @@ from typing import Any
 
 from art_bmtad.commands import add_command
 from art_bmtad.commands.recipe_options import add_data_options, add_device_options, add_output_options
-from art_bmtad.recipes.recipe import RECIPE_FILE
 from art_bmtad.evaluation.settings import (
     ATTACKS,
     AUTOATTACK_BACKENDS,
@@ -23,6 +22,7 @@ from art_bmtad.evaluation.settings import (
     check_reference_available,
     parse_budget,
 )
+from art_bmtad.recipes.recipe import RECIPE_FILE
 from art_bmtad.run import add_overwrite_option
 
 logger = logging.getLogger(__name__)
@@ -123,7 +123,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     add_device_options(parser)
     output = add_output_options(parser, out_help="also write the report as JSON", metavar="FILE.json")
-    add_overwrite_option(output, "the --out file")
+    output.add_argument(
+        "--robustbench-json", type=Path, metavar="FILE.json",
+        help="also write the model-info JSON of a RobustBench leaderboard entry (only from the reference AutoAttack "
+        "at the standard budget on the whole test split; anything else is refused before any attack runs)",
+    )
+    add_overwrite_option(output, "the --out and --robustbench-json files")
     return parser
 
 
@@ -150,8 +155,8 @@ def resolve_setting(args: argparse.Namespace) -> EvalSetting:
     Raises:
         ValueError: the run folder's recipe cannot be read.
     """
-    from art_bmtad.recipes.recipe import load_recipe
     from art_bmtad.deploy.serving import export_run_folder, is_export
+    from art_bmtad.recipes.recipe import load_recipe
 
     folder = export_run_folder(args.model) if is_export(args.model) else args.model  # an export: its student's run
     recipe_file = folder / RECIPE_FILE if folder is not None and folder.is_dir() else None
@@ -185,6 +190,8 @@ def run(args: argparse.Namespace) -> int:
     setting = resolve_setting(args)
     if args.out is not None:
         check_output_file(args.out, option="--out", overwrite=args.overwrite)  # before the evaluation, not after
+    if args.robustbench_json is not None:
+        _check_robustbench_request(args)
     if args.autoattack_backend == "reference" and "autoattack" in args.attacks:
         check_reference_available()
     report = _evaluate(args, setting, progress)
@@ -193,22 +200,64 @@ def run(args: argparse.Namespace) -> int:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(args.out, json.dumps(report.to_dict(), indent=2) + "\n")
         logger.info("wrote %s", args.out)
+    if args.robustbench_json is not None:
+        _write_robustbench_entry(args, setting, report)
     return 0
+
+
+def _check_robustbench_request(args: argparse.Namespace) -> None:
+    """Refuse a RobustBench entry from anything but a standard reference AutoAttack evaluation, before any work."""
+    from art_bmtad.deploy.serving import is_export
+    from art_bmtad.evaluation.robustbench import check_robustbench_request
+    from art_bmtad.run import check_output_file
+
+    check_robustbench_request(attacks=args.attacks, backend=args.autoattack_backend,
+                              settings=args.autoattack_budget, split=args.split, exported=is_export(args.model))
+    check_output_file(args.robustbench_json, option="--robustbench-json", overwrite=args.overwrite)
+
+
+def _write_robustbench_entry(args: argparse.Namespace, setting: EvalSetting, report: Any) -> None:
+    """The leaderboard entry of the evaluated student: its architecture, defence and teachers from its run."""
+    from art_bmtad.deploy.model_card import zoo_name
+    from art_bmtad.deploy.sources import run_recipe, student_weights
+    from art_bmtad.evaluation.robustbench import robustbench_entry, threat_model_folder
+    from art_bmtad.models.classifier_files import read_metadata
+    from art_bmtad.pipeline.training import DISTILLATION_TEACHERS
+    from art_bmtad.run import write_atomic
+
+    weights = student_weights(args.model)
+    metadata = read_metadata(weights) if weights.with_suffix(".json").is_file() else {}
+    defence = metadata.get("extra", {}).get("defence")
+    recipe = run_recipe(weights) if metadata else None
+    teachers = [f"{role} teacher {zoo_name(getattr(recipe.teachers, role).model)}"
+                for role in DISTILLATION_TEACHERS.get(defence, ())] if recipe is not None else []
+    architecture = metadata.get("name") or args.arch or "unknown"
+    entry = robustbench_entry(report, dataset=setting.values["data"], architecture=architecture.removeprefix("timm/"),
+                              defence=defence, teachers=teachers)
+    args.robustbench_json.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(args.robustbench_json, json.dumps(entry, indent=2) + "\n")
+    print(f"RobustBench entry: {args.robustbench_json} (submit it as model_info/{entry['dataset']}/"
+          f"{threat_model_folder(report)}/<Name>.json with the weights"
+          + ("; fill in link, name, authors and venue" if not entry["link"] else "") + ")")
 
 
 def _evaluate(args: argparse.Namespace, setting: EvalSetting, progress: bool) -> Any:
     import torch
 
-    from art_bmtad.models.classifier_files import load_classifier
     from art_bmtad.deploy.serving import is_export, serving_check
-    from art_bmtad.utils.device import physical_cores
     from art_bmtad.evaluation import evaluate_robustness
+    from art_bmtad.models.classifier_files import load_classifier
     from art_bmtad.pipeline.checks import check_fits_data
+    from art_bmtad.utils.device import physical_cores
 
     torch.set_num_threads(args.threads or physical_cores())
     values = setting.values
     data = _load_data(values, download=args.download)
     x, y = (data.x_test, data.y_test) if args.split == "test" else (data.x_val, data.y_val)
+    if args.robustbench_json is not None:
+        from art_bmtad.evaluation.robustbench import check_whole_split
+
+        check_whole_split(args.n_examples, len(x))
     if is_export(args.model):  # an exported student: clean and transfer attacks crafted on its PyTorch student
         return serving_check(args.model, x[: args.n_examples], y[: args.n_examples], attacks=args.attacks,
                              eps=values["eps"], norm=values["norm"], batch_size=args.batch_size, seed=values["seed"],

@@ -189,7 +189,7 @@ def _teachers_section(defence: str | None, recipe: Recipe | None) -> str:
             weights = f"checkpoint `{Path(teacher.checkpoint).name}`"
         else:
             weights = f"trained by art-bmtad ({teacher.kind}, {teacher.epochs} epochs)"
-        lines.append(f"| {role} | `{_zoo_name(teacher.model)}` | {weights} |")
+        lines.append(f"| {role} | `{zoo_name(teacher.model)}` | {weights} |")
     return "\n".join(lines)
 
 
@@ -254,7 +254,7 @@ def _numbers(values: Sequence[float]) -> str:
 
 
 
-def _zoo_name(model: str) -> str:
+def zoo_name(model: str) -> str:
     """The registry's qualified name (``resnet18`` -> ``timm/resnet18``), or the name as written when no installed
     zoo knows it."""
     from art_bmtad.registry import UnknownNameError, qualified_name
