@@ -10,10 +10,10 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from art_bmtad.art_integration import register_with_art
     from art_bmtad.algorithm.balance import EntropyBalance, NormalizedLossBalance, RelativeLossBalance
-    from art_bmtad.hookspecs import hookimpl
     from art_bmtad.algorithm.teachers import Teacher
+    from art_bmtad.art_integration import register_with_art
+    from art_bmtad.hookspecs import hookimpl
     from art_bmtad.trainers import (
         AdversarialTrainerARDPyTorch,
         AdversarialTrainerBMTARDPyTorch,

@@ -314,8 +314,8 @@ STUDENT_COSTS = {"bmtard": 1.0, "rslad": 0.95, "art-madry-pgd": 1.3, "art-trades
 def run_evidence(stages: Stages, device: Any, sizes: argparse.Namespace, data_path: Path, unit_s: float,
                  workdir: Path) -> dict[str, Any]:
     """Teachers, then four students at equal epochs, evaluated alike; results copied to ``--out`` as they come."""
-    from art_bmtad.pipeline import components
     from art_bmtad.benchmark.run import run_benchmark
+    from art_bmtad.pipeline import components
     from art_bmtad.recipes.recipe import load_recipe
 
     robust_epochs = plan_epochs(stages.left() * 0.28, unit_s * sizes.teacher_cost, {"robust": 2.0},

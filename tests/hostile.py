@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from art_bmtad import cli
-from art_bmtad.pipeline.components import build_student
-from art_bmtad.models.classifier_files import save_classifier
-from art_bmtad.recipes.recipe import load_recipe
 from art_bmtad.data.catalog import KNOWN_DATASETS
+from art_bmtad.models.classifier_files import save_classifier
+from art_bmtad.pipeline.components import build_student
+from art_bmtad.recipes.recipe import load_recipe
 from art_bmtad.run import LOCK_FILE
 
 SMOKE = ["--preset", "smoke", "--n-train", "300", "--epochs", "1"]

@@ -9,8 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from art_bmtad.utils.device import art_device_type, resolve_device
 from art_bmtad.models.classifier import model_spec
+from art_bmtad.utils.device import art_device_type, resolve_device
 from art_bmtad_timm import apply_cifar_stem, timm_classifier
 
 

@@ -13,12 +13,11 @@ import torch
 
 from art_bmtad import cli
 from art_bmtad.benchmark import read_results, train_defence
-from art_bmtad.pipeline.components import build_student, load_data
-from art_bmtad.recipes.defence_options import resolve_options
 from art_bmtad.benchmark.plots import binomial_error
+from art_bmtad.pipeline.components import build_student, load_data
 from art_bmtad.pipeline.training import AugmentedBatches, build_defence
+from art_bmtad.recipes.recipe import DEFAULT_DEFENCES, ConfigError, load_recipe, resolve_options
 from art_bmtad.trainers.fbf import cyclic_lr
-from art_bmtad.recipes.recipe import DEFAULT_DEFENCES, ConfigError, load_recipe
 from tests.conftest import TINY_BENCH as TINY
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

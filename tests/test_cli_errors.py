@@ -159,8 +159,8 @@ def test_teachers_refuses_an_out_holding_another_teacher(tmp_path, cache, capsys
 
 def test_the_teacher_cache_key_counts_the_classes() -> None:
     from art_bmtad.data.datasets import load_dataset
-    from art_bmtad.recipes.teacher_config import TeacherConfig
     from art_bmtad.pipeline.teacher_prep import teacher_cache_key
+    from art_bmtad.recipes.teacher_config import TeacherConfig
 
     data = load_dataset("digits", n_train=100)
     more_classes = type(data)(**{**vars(data), "class_names": (*data.class_names, "10", "11", "12")})

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 
 from art_bmtad import cli
-from art_bmtad.recipes.recipe import ConfigError, Recipe, load_recipe, recipe_from_dict, write_recipe
 from art_bmtad.recipes.presets import PRESETS, list_presets
+from art_bmtad.recipes.recipe import ConfigError, Recipe, load_recipe, recipe_from_dict, write_recipe
 
 
 def test_every_preset_resolves_and_round_trips_through_its_saved_file(tmp_path) -> None:

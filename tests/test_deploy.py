@@ -14,14 +14,14 @@ import torch
 from sklearn.datasets import load_digits
 
 from art_bmtad import cli
-from art_bmtad.models.classifier_files import save_classifier
-from art_bmtad.recipes.recipe import load_recipe, write_recipe
 from art_bmtad.deploy import export as export_module
 from art_bmtad.deploy.cost import count_flops, measure_cost, peak_activation_bytes
 from art_bmtad.deploy.export import ExportVerificationError, export_student
 from art_bmtad.deploy.folded import fold_normalisation
 from art_bmtad.deploy.serving import ONNX_INSTALL_HINT, open_export, read_sidecar, sidecar_path
 from art_bmtad.models.classifier import create_classifier
+from art_bmtad.models.classifier_files import save_classifier
+from art_bmtad.recipes.recipe import load_recipe, write_recipe
 from tests.conftest import TinyConvNet, make_classifier
 
 pytestmark = pytest.mark.usefixtures("one_thread")

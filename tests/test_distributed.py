@@ -18,11 +18,11 @@ import pytest
 import safetensors.torch
 import torch
 
-from art_bmtad.utils import distributed
 from art_bmtad.benchmark import read_results
-from art_bmtad.models.classifier_files import load_classifier
 from art_bmtad.commands import train as train_command
+from art_bmtad.models.classifier_files import load_classifier
 from art_bmtad.trainers.training_checkpoints import checkpoint_paths
+from art_bmtad.utils import distributed
 from tests.conftest import TINY_BENCH
 from tests.distributed_worker import summary, train
 

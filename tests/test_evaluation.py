@@ -14,9 +14,9 @@ from art.estimators.classification import PyTorchClassifier
 
 from art_bmtad.evaluation import AttackSettings, ThreatModel, evaluate_robustness
 from art_bmtad.evaluation import runner as runner_module
+from art_bmtad.evaluation.estimate import PassCost, autoattack_seconds
 from art_bmtad.evaluation.objectives import CWMarginLoss, TargetedDLRLoss
 from art_bmtad.evaluation.report import per_class_accuracy
-from art_bmtad.evaluation.estimate import PassCost, autoattack_seconds
 from art_bmtad.evaluation.settings import format_eps, parse_budget
 
 SHAPE = (1, 8, 8)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from art_bmtad.trainers import training_checkpoints
+from art_bmtad.run import files as run_files
 from art_bmtad.trainers.training_checkpoints import CheckpointError, CheckpointWarning, checkpoint_paths, read_checkpoint
 from tests.training_runs import STEPS_PER_EPOCH, Stop, stop_at, assert_same_run, fit, make_trainer
 
@@ -143,16 +143,16 @@ def test_a_fresh_run_does_not_overwrite_an_existing_run(tmp_path):
 
 
 def test_full_disk_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
-    write = training_checkpoints._write_durably
+    write = run_files._write_new
 
-    def disk_fills_up(path: str, data: bytes) -> None:
-        if "000000003" in path:
+    def disk_fills_up(path: Path, data: bytes) -> None:
+        if "000000003" in str(path):
             with open(path, "xb") as handle:  # a half-written temporary file, as a real full disk leaves
                 handle.write(data[: len(data) // 2])
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         write(path, data)
 
-    monkeypatch.setattr(training_checkpoints, "_write_durably", disk_fills_up)
+    monkeypatch.setattr(run_files, "_write_new", disk_fills_up)
     trainer, scheduler = make_trainer()
     saved: dict[str, bytes] = {}
     trainer.on_step_end = lambda epoch, step: saved.update(snapshot(tmp_path)) if step == 3 else None

@@ -12,7 +12,6 @@ import pytest
 import torch
 
 from art_bmtad import cli
-from art_bmtad.trainers import training_checkpoints
 from art_bmtad.recipes.recipe import load_recipe, write_recipe
 from art_bmtad.run import (
     LOCK_FILE,
@@ -23,6 +22,7 @@ from art_bmtad.run import (
     opened_by_rank_zero,
     write_atomic,
 )
+from art_bmtad.trainers import training_checkpoints
 from tests.hostile import SMOKE, assert_refused, fingerprint, run_cli, saved_teacher
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from art_bmtad.pipeline import teacher_prep
-from art_bmtad.models.classifier_files import load_classifier, read_metadata
 from art_bmtad.cli import main
 from art_bmtad.data.datasets import load_dataset
+from art_bmtad.models.classifier_files import load_classifier, read_metadata
+from art_bmtad.pipeline import teacher_prep
 from art_bmtad.pipeline.teacher_prep import TeacherConfig, prepare_teacher, resolve_cache_dir, teacher_cache_key, train_teacher
 
 FAST = TeacherConfig(model="test_resnet", epochs=1, batch_size=32, max_iter=1, seed=0)

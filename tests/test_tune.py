@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from art_bmtad.cli import main
-from art_bmtad.recipes.recipe import ConfigError, load_recipe
 from art_bmtad.data.datasets import Dataset
+from art_bmtad.recipes.recipe import ConfigError, load_recipe
 from art_bmtad.tuning import (DEFAULT_SPACE, STUDY_FILE, Objective, TuneSettings, TuningData, best_trial, parse_space,
                               run_study, storage_url, write_report)
 from art_bmtad.tuning.space import apply_values

@@ -13,11 +13,11 @@ import torch
 from torch import nn
 
 from art_bmtad import cli, hookimpl
-from art_bmtad.models.classifier_files import load_classifier, save_classifier
-from art_bmtad.recipes.recipe import ConfigError, check_pretrained_teachers, load_recipe
 from art_bmtad.discovery import DISABLE_AUTOLOAD_ENV, PluginWarning
 from art_bmtad.models.classifier import create_classifier, model_spec
+from art_bmtad.models.classifier_files import load_classifier, save_classifier
 from art_bmtad.models.zoo import MissingWeightsError, ModelCfg, ModelZoo
+from art_bmtad.recipes.recipe import ConfigError, check_pretrained_teachers, load_recipe
 from art_bmtad.registry import (
     UnknownNameError,
     create_model,

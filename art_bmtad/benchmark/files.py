@@ -10,8 +10,8 @@ from typing import Any
 from art_bmtad.benchmark.render import render_markdown
 from art_bmtad.benchmark.results import RESULTS_FILE, inside_run_folder, read_results
 from art_bmtad.deploy.benchmark import LATENCY_FILE, plot_accuracy_latency
-from art_bmtad.utils.json_documents import read_json_object
 from art_bmtad.run.files import write_atomic
+from art_bmtad.utils.json_documents import read_json_object
 
 MARKDOWN_FILE = "results.md"
 

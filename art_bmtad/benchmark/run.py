@@ -9,9 +9,6 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from art_bmtad.utils import distributed
-from art_bmtad.pipeline import components
-from art_bmtad.pipeline.components import TEACHER_ATTACKS, PreparedTeachers
 from art_bmtad.benchmark.files import render_run
 from art_bmtad.benchmark.results import (
     FORMAT,
@@ -23,15 +20,18 @@ from art_bmtad.benchmark.results import (
     training_cost,
     write_results,
 )
-from art_bmtad.pipeline.training import DISTILLATION_TEACHERS, TrainedDefence, teachers_needed, train_defence
-from art_bmtad.models.classifier_files import save_classifier
-from art_bmtad.recipes.recipe import RECIPE_FILE, Recipe, write_recipe
 from art_bmtad.data.datasets import Dataset
 from art_bmtad.deploy.benchmark import deployment_figures, teacher_figures
 from art_bmtad.deploy.cost import benchmark_cost
-from art_bmtad.utils.device import resolve_device
+from art_bmtad.models.classifier_files import save_classifier
+from art_bmtad.pipeline import components
+from art_bmtad.pipeline.checks import check_training_data
+from art_bmtad.pipeline.components import TEACHER_ATTACKS, PreparedTeachers
+from art_bmtad.pipeline.training import DISTILLATION_TEACHERS, TrainedDefence, teachers_needed, train_defence
+from art_bmtad.recipes.recipe import RECIPE_FILE, Recipe, write_recipe
 from art_bmtad.run import RunFolder, opened_by_rank_zero
-from art_bmtad.pipeline.checks import check_student_builds, check_training_data
+from art_bmtad.utils import distributed
+from art_bmtad.utils.device import resolve_device
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ def _run(recipe: Recipe, folder: RunFolder, *, progress: bool, device: str | tor
     run_dir, main = folder.path, distributed.is_main_process()
     components.apply_runtime(recipe)
     device = torch.device(device) if device is not None else resolve_device(recipe.device)
-    check_student_builds(recipe)
+    components.check_student_builds(recipe)
     data = components.load_data(recipe)
     check_training_data(recipe, data, processes=distributed.world_size())
     logger.info("data %s: %d train, %d validation, %d test", data.name, len(data.x_train), len(data.x_val),

@@ -66,9 +66,9 @@ def run(args: argparse.Namespace) -> int:
     Returns:
         0.
     """
-    from art_bmtad.utils import distributed
     from art_bmtad.benchmark import run_benchmark
     from art_bmtad.benchmark.render import render_markdown
+    from art_bmtad.utils import distributed
 
     progress = quiet_or_progress(args)
     extra = {}

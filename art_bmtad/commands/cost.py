@@ -56,8 +56,8 @@ def run(args: argparse.Namespace) -> int:
     from art_bmtad.deploy.cost import cost_table, measure_cost
     from art_bmtad.deploy.folded import fold_normalisation
     from art_bmtad.deploy.sources import load_source
-    from art_bmtad.utils.device import physical_cores, resolve_device
     from art_bmtad.run import check_output_file, write_atomic
+    from art_bmtad.utils.device import physical_cores, resolve_device
 
     if args.out is not None:
         check_output_file(args.out, option="--out", overwrite=args.overwrite)

@@ -18,11 +18,11 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from art_bmtad.recipes.recipe import Recipe, check_pretrained_teachers, load_recipe, parse_overrides
 from art_bmtad.data.catalog import SOURCES
-from art_bmtad.utils.device import DEVICE_CHOICES
 from art_bmtad.recipes.presets import PRESETS
+from art_bmtad.recipes.recipe import Recipe, check_pretrained_teachers, load_recipe, parse_overrides
 from art_bmtad.recipes.teacher_config import CACHE_ENV
+from art_bmtad.utils.device import DEVICE_CHOICES
 
 
 def count_or_fraction(text: str) -> int | float:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from art_bmtad.commands import add_command
 from art_bmtad.commands.recipe_options import add_data_options, add_device_options, add_output_options
-from art_bmtad.run import add_overwrite_option
 from art_bmtad.recipes.teacher_config import CACHE_ENV, KINDS, TeacherConfig
+from art_bmtad.run import add_overwrite_option
 
 DESCRIPTION = f"""\
 Train a teacher for distillation and save it as <out>.safetensors + <out>.json, or reuse the
@@ -115,12 +115,12 @@ def run(args: argparse.Namespace) -> int:
     """
     import torch
 
-    from art_bmtad.pipeline.components import open_dataset
     from art_bmtad.commands.recipe_options import quiet_or_progress
-    from art_bmtad.utils.device import physical_cores
+    from art_bmtad.pipeline.components import open_dataset
+    from art_bmtad.pipeline.teacher_prep import assess_robust_teacher, prepare_teacher, resolve_cache_dir, teacher_cache_key
     from art_bmtad.registry import qualified_name
     from art_bmtad.run import check_creatable_folder, check_output_file
-    from art_bmtad.pipeline.teacher_prep import assess_robust_teacher, prepare_teacher, resolve_cache_dir, teacher_cache_key
+    from art_bmtad.utils.device import physical_cores
 
     config = TeacherConfig(
         model=args.model,

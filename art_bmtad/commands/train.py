@@ -75,16 +75,16 @@ def run(args: argparse.Namespace) -> int:
         ValueError: a bad recipe, data or teacher; a run folder that holds another run or is in use; a resumed
             run whose recipe or data differ from the checkpoints' (naming the keys).
     """
-    from art_bmtad.trainers import training_checkpoints
-    from art_bmtad.utils import distributed
     from art_bmtad.benchmark import save_trained, train_defence
-    from art_bmtad.pipeline.components import apply_runtime, load_data, prepare_teachers
+    from art_bmtad.data.datasets import dataset_digest
+    from art_bmtad.pipeline.checks import check_training_data
+    from art_bmtad.pipeline.components import apply_runtime, check_student_builds, load_data, prepare_teachers
     from art_bmtad.pipeline.training import teachers_needed
     from art_bmtad.recipes.recipe import write_recipe
-    from art_bmtad.data.datasets import dataset_digest
-    from art_bmtad.utils.device import resolve_device
     from art_bmtad.run import RunFolder, opened_by_rank_zero
-    from art_bmtad.pipeline.checks import check_student_builds, check_training_data
+    from art_bmtad.trainers import training_checkpoints
+    from art_bmtad.utils import distributed
+    from art_bmtad.utils.device import resolve_device
 
     progress = quiet_or_progress(args)
     resume = args.resume is not None
@@ -143,8 +143,8 @@ def _check_same_recipe(recipe: Recipe, run_dir: Path) -> dict[str, Any] | None:
     """Refuse a resumed run whose recipe differs from the one its checkpoints recorded, except in
     :data:`RESUMABLE_CHANGES`; return the checkpoints' run record (``None`` for checkpoints written without one,
     which are compared with the run's saved recipe instead)."""
-    from art_bmtad.trainers import training_checkpoints
     from art_bmtad.recipes.recipe import load_recipe, recipe_from_dict
+    from art_bmtad.trainers import training_checkpoints
 
     record = training_checkpoints.read_run_record(run_dir / CHECKPOINTS)
     if record is None:
@@ -163,8 +163,8 @@ def _check_same_recipe(recipe: Recipe, run_dir: Path) -> dict[str, Any] | None:
 def _check_distributable(name: str) -> None:
     """Under torchrun only the distillation defences train with DistributedDataParallel; ART's trainers would
     train the whole student on every rank."""
-    from art_bmtad.utils import distributed
     from art_bmtad.pipeline.training import DISTILLATION_TEACHERS
+    from art_bmtad.utils import distributed
 
     if distributed.is_distributed() and name not in DISTILLATION_TEACHERS:
         raise ValueError(f"{name!r} trains in one process (only {', '.join(DISTILLATION_TEACHERS)} train with "

@@ -21,8 +21,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
-import secrets
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -42,7 +40,7 @@ from art_bmtad.deploy.serving import (
     sidecar_path,
 )
 from art_bmtad.deploy.sources import ModelSource, load_source, student_weights
-from art_bmtad.run import check_output_file, write_atomic
+from art_bmtad.run import atomic_path, check_output_file, write_atomic
 
 FORMATS = ("onnx", "torchscript", "safetensors")
 DEFAULT_FILES = {"onnx": "student.onnx", "torchscript": "student.torchscript.pt",
@@ -183,8 +181,7 @@ def export_student(
     x, y, class_names = verification_images(source, data, data_path, n_verify)
     folded = fold_normalisation(source.classifier)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp{path.suffix}")
-    try:
+    with atomic_path(path, suffix=path.suffix) as tmp:  # in place only once verified
         _WRITERS[export_format](folded, torch.from_numpy(x[:2]), tmp, onnx_exporter)
         architecture = fold_normalisation(source.classifier) if export_format == "safetensors" else None
         exported = ExportedModel(tmp, export_format, architecture)
@@ -192,9 +189,6 @@ def export_student(
         if not verification.passed:
             raise ExportVerificationError(f"the {export_format} export does not reproduce the student; nothing was "
                                           f"written. {verification.describe()}")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     sidecar = sidecar_path(path)
     document = _sidecar(path, export_format, source, class_names, verification, onnx_exporter)
     write_atomic(sidecar, json.dumps(document, indent=2) + "\n")

@@ -20,12 +20,12 @@ from art.attacks.evasion import FastGradientMethod, ProjectedGradientDescentPyTo
 from art.estimators.classification import PyTorchClassifier
 
 from art_bmtad.algorithm.adversarial import gradient_view
-from art_bmtad.models.classifier_files import load_classifier
 from art_bmtad.deploy.folded import fold_normalisation
 from art_bmtad.deploy.sources import recipe_folder
 from art_bmtad.evaluation.objectives import CWMarginLoss
-from art_bmtad.evaluation.runner import seeded
 from art_bmtad.evaluation.settings import CW_STEPS, PGD_STEPS, ThreatModel
+from art_bmtad.models.classifier_files import load_classifier
+from art_bmtad.utils.determinism import seeded
 from art_bmtad.utils.json_documents import read_json_document
 
 SIDECAR_FORMAT = "art-bmtad-export/1"

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from art.estimators.classification import PyTorchClassifier
 
+from art_bmtad.algorithm.arguments import check_data
 from art_bmtad.evaluation import autoattack as autoattack_module
 from art_bmtad.evaluation import estimate, sanity, suite
 from art_bmtad.evaluation.report import AttackResult, RobustnessReport, per_class_accuracy
@@ -22,7 +23,6 @@ from art_bmtad.evaluation.settings import (
     ThreatModel,
     check_reference_available,
 )
-from art_bmtad.algorithm.arguments import check_data
 
 logger = logging.getLogger(__name__)
 

@@ -16,10 +16,10 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from art_bmtad.algorithm.teachers import classifier_logits
 from art_bmtad.evaluation.report import AttackResult
 from art_bmtad.evaluation.runner import AttackRunner
 from art_bmtad.evaluation.settings import SQUARE_P_INIT, AttackSettings, check_reference_available
-from art_bmtad.algorithm.teachers import classifier_logits
 
 
 DLR_MIN_CLASSES = 4

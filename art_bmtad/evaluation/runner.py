@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import random
 import time
 import zlib
 from typing import Any, Iterator
@@ -22,6 +21,7 @@ from art.estimators.classification import PyTorchClassifier
 from art_bmtad.algorithm.adversarial import parameters_frozen
 from art_bmtad.evaluation.report import AttackResult
 from art_bmtad.evaluation.settings import ThreatModel
+from art_bmtad.utils.determinism import seeded
 
 logger = logging.getLogger(__name__)
 
@@ -37,24 +37,6 @@ def progress_bar(key: str, total: int, enabled: bool) -> Iterator[Any]:
 
     with tqdm(total=total, desc=key, unit="ex", leave=False, disable=None if enabled else True) as bar:
         yield bar
-
-
-@contextlib.contextmanager
-def seeded(seed: int) -> Iterator[None]:
-    """Seed the global generators of Python, NumPy and torch; restore their previous states on exit.
-
-    ART draws random starts from NumPy's generator and Square's L2 proposals also from Python's ``random``.
-    """
-    python_state, numpy_state = random.getstate(), np.random.get_state()
-    with torch.random.fork_rng():
-        random.seed(seed)
-        np.random.seed(seed)
-        torch.manual_seed(seed)
-        try:
-            yield
-        finally:
-            random.setstate(python_state)
-            np.random.set_state(numpy_state)
 
 
 class AttackRunner:

@@ -26,9 +26,9 @@ from torch import nn
 
 from art_bmtad import registry
 from art_bmtad.data.datasets import Dataset, DatasetPreset, get_preset
-from art_bmtad.utils.device import art_device_type, resolve_device
 from art_bmtad.models.spec import ModelSpec
 from art_bmtad.models.zoo import ModelCfg
+from art_bmtad.utils.device import art_device_type, resolve_device
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 

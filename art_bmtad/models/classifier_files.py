@@ -20,15 +20,14 @@ A plain ``nn.Module`` gets a rebuildable sidecar by naming its builder: register
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
-import os
 import pickle
-import secrets
 from dataclasses import asdict, replace
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 import safetensors.torch
 import torch
@@ -36,9 +35,11 @@ from art.estimators.classification import PyTorchClassifier
 from safetensors import SafetensorError
 from torch import nn
 
-from art_bmtad.utils.json_documents import read_json_document
 from art_bmtad.models.classifier import create_classifier, model_spec
 from art_bmtad.models.spec import ModelSpec, spec_from_dict
+from art_bmtad.run.files import atomic_path
+from art_bmtad.utils.json_documents import read_json_document
+from art_bmtad.utils.state_dicts import check_compatible
 
 TORCH_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt")
 WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "net", "last")
@@ -113,8 +114,8 @@ def save_classifier(
 ) -> Path:
     """Save weights as ``<stem>.safetensors`` and the sidecar as ``<stem>.json``, atomically.
 
-    Both files are first written to temporary files in the same folder and only then moved into place with
-    ``os.replace``, so a failed save leaves earlier files intact. What is not given here is taken from the
+    Both files are first written to temporary files in the same folder, fsynced and only then moved into place
+    (:func:`art_bmtad.run.files.atomic_path`), so a failed save leaves earlier files intact. What is not given here is taken from the
     :class:`ModelSpec` that :func:`~art_bmtad.models.classifier.create_classifier` attached to the model.
 
     Args:
@@ -144,10 +145,11 @@ def save_classifier(
     meta = {"format": FORMAT, **asdict(spec), "art_bmtad_version": _version(), "extra": extra_meta}
     spec_from_dict(json.loads(json.dumps(meta)), "save_classifier", ignored=SIDECAR_FIELDS)  # reloadable as written
     text = json.dumps(meta, indent=2, sort_keys=True)
-    _write_atomically({
-        weights_path: lambda tmp: Path(tmp).write_bytes(safetensors.torch.save(tensors)),  # save_file makes 0600
-        weights_path.with_suffix(".json"): lambda tmp: Path(tmp).write_text(text),
-    })
+    with contextlib.ExitStack() as files:  # both written before either replaces its earlier version
+        sidecar = files.enter_context(atomic_path(weights_path.with_suffix(".json")))
+        weights = files.enter_context(atomic_path(weights_path))
+        weights.write_bytes(safetensors.torch.save(tensors))  # save_file would make it 0600
+        sidecar.write_text(text)
     return weights_path
 
 
@@ -333,22 +335,6 @@ def _match_robustbench_prefix(state: dict[str, torch.Tensor], expected: Mapping[
     return _strip_common_prefix(state, ROBUSTBENCH_PREFIX)
 
 
-def check_compatible(state: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Tensor], path) -> None:
-    """Raise a ValueError listing every missing key, unexpected key and shape mismatch of ``state`` (read from
-    ``path``) against the model's ``expected`` state dict; no silent partial loads."""
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    mismatched = [
-        f"{key}: checkpoint {tuple(state[key].shape)} vs model {tuple(expected[key].shape)}"
-        for key in sorted(set(state) & set(expected))
-        if state[key].shape != expected[key].shape
-    ]
-    found = {"missing keys": missing, "unexpected keys": unexpected, "shape mismatches": mismatched}
-    problems = [f"{label} ({len(items)}): {', '.join(items)}" for label, items in found.items() if items]
-    if problems:
-        raise ValueError(f"checkpoint {path} does not match the model; " + "; ".join(problems))
-
-
 def _spec_for_saving(module: nn.Module, name, nb_classes, input_shape, mean, std, model_kwargs) -> ModelSpec:
     from art_bmtad.registry import qualified_name
 
@@ -369,21 +355,6 @@ def _spec_for_saving(module: nn.Module, name, nb_classes, input_shape, mean, std
     if missing:
         raise ValueError(f"save_classifier needs {missing} for a model not built by create_classifier")
     return ModelSpec(**{"model_kwargs": {}, "name": None, **overrides})
-
-
-def _write_atomically(writers: dict[Path, Callable[[str], None]]) -> None:
-    """Write every file to a temporary sibling, then move them all into place with ``os.replace``."""
-    temps: dict[Path, str] = {}
-    try:
-        for target, write in writers.items():
-            temps[target] = str(target.with_name(f".{target.name}.{secrets.token_hex(8)}.tmp"))
-            write(temps[target])
-        for target, tmp in temps.items():
-            os.replace(tmp, target)
-    finally:
-        for tmp in temps.values():
-            if os.path.exists(tmp):
-                os.unlink(tmp)
 
 
 def _weights_path(path: Path) -> Path:

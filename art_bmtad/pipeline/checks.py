@@ -7,34 +7,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 from art.estimators.classification import PyTorchClassifier
 
+from art_bmtad.utils.errors import ConfigError
+
 if TYPE_CHECKING:
     from art_bmtad.data.datasets import Dataset
     from art_bmtad.recipes.recipe import Recipe
 
 PROBE_EXAMPLES = 8
 """Training examples each teacher predicts on before any work, to catch non-finite outputs."""
-
-
-def check_student_builds(recipe: Recipe) -> None:
-    """Build the recipe's student once on the CPU (and discard it), before any data or teacher is loaded.
-
-    The shape comes from the dataset's preset when the source is a known dataset, else a 3x32x32, 10-class
-    stand-in: what this catches (unknown or refused ``student.model_kwargs``, a model that cannot be built) does
-    not depend on it.
-
-    Raises:
-        ConfigError: naming ``student.model`` / ``student.model_kwargs`` and the model's own complaint.
-    """
-    from art_bmtad.pipeline.components import build_student
-    from art_bmtad.recipes.recipe import ConfigError
-    from art_bmtad.data.catalog import KNOWN_DATASETS, DatasetPreset
-
-    preset = KNOWN_DATASETS.get(recipe.data.source, DatasetPreset(10, (3, 32, 32), (0.5,) * 3, (0.5,) * 3))
-    try:
-        build_student(recipe, preset, device="cpu")
-    except (TypeError, ValueError, RuntimeError, KeyError, AssertionError) as err:
-        raise ConfigError(f"student.model_kwargs {recipe.student.model_kwargs}: the student {recipe.student.model!r} "
-                          f"cannot be built with them: {err}") from err
 
 
 def check_training_data(recipe: Recipe, data: Dataset, processes: int = 1) -> None:
@@ -48,8 +28,6 @@ def check_training_data(recipe: Recipe, data: Dataset, processes: int = 1) -> No
     Raises:
         ConfigError: naming ``schedule.batch_size`` or ``data.val_size``.
     """
-    from art_bmtad.recipes.recipe import ConfigError
-
     batch_size, n_train = recipe.schedule.batch_size, len(data.x_train)
     if batch_size // processes < 2:
         raise ConfigError(f"schedule.batch_size: {batch_size} over {processes} processes leaves batches of "

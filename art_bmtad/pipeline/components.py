@@ -10,15 +10,17 @@ import numpy as np
 import torch
 from art.estimators.classification import PyTorchClassifier
 
-from art_bmtad.utils import distributed
-from art_bmtad.models.classifier_files import load_classifier
-from art_bmtad.recipes.recipe import Recipe, TeacherRecipe
+from art_bmtad.data.catalog import KNOWN_DATASETS, DatasetPreset
 from art_bmtad.data.datasets import Dataset, check_dataset, load_dataset
 from art_bmtad.evaluation import AttackSettings, RobustnessReport, evaluate_robustness
 from art_bmtad.models.classifier import create_classifier
-from art_bmtad.registry import create_dataset, find_weights
-from art_bmtad.pipeline.teacher_prep import TeacherConfig, prepare_teacher
+from art_bmtad.models.classifier_files import load_classifier
 from art_bmtad.pipeline.checks import check_fits_data
+from art_bmtad.pipeline.teacher_prep import TeacherConfig, prepare_teacher
+from art_bmtad.recipes.recipe import Recipe, TeacherRecipe
+from art_bmtad.registry import create_dataset, find_weights
+from art_bmtad.utils import distributed
+from art_bmtad.utils.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +92,24 @@ def build_student(recipe: Recipe, data: Dataset, device: str | torch.device | No
         device=device or recipe.device,
         **student.model_kwargs,
     )
+
+
+def check_student_builds(recipe: Recipe) -> None:
+    """Build the recipe's student once on the CPU (and discard it), before any data or teacher is loaded.
+
+    The shape comes from the dataset's preset when the source is a known dataset, else a 3x32x32, 10-class
+    stand-in: what this catches (unknown or refused ``student.model_kwargs``, a model that cannot be built) does
+    not depend on it.
+
+    Raises:
+        ConfigError: naming ``student.model`` / ``student.model_kwargs`` and the model's own complaint.
+    """
+    preset = KNOWN_DATASETS.get(recipe.data.source, DatasetPreset(10, (3, 32, 32), (0.5,) * 3, (0.5,) * 3))
+    try:
+        build_student(recipe, preset, device="cpu")
+    except (TypeError, ValueError, RuntimeError, KeyError, AssertionError) as err:
+        raise ConfigError(f"student.model_kwargs {recipe.student.model_kwargs}: the student {recipe.student.model!r} "
+                          f"cannot be built with them: {err}") from err
 
 
 def build_scheduler(classifier: PyTorchClassifier, recipe: Recipe) -> torch.optim.lr_scheduler.LRScheduler | None:

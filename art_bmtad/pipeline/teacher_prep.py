@@ -44,9 +44,9 @@ from art.estimators.classification import PyTorchClassifier
 from tqdm.auto import trange
 
 from art_bmtad.algorithm.augment import random_crop_flip
-from art_bmtad.models.classifier_files import load_classifier, save_classifier
 from art_bmtad.data.datasets import Dataset
 from art_bmtad.models.classifier import create_classifier
+from art_bmtad.models.classifier_files import load_classifier, save_classifier
 from art_bmtad.recipes.teacher_config import CACHE_ENV, KINDS, TeacherConfig
 
 logger = logging.getLogger(__name__)
@@ -316,8 +316,8 @@ def assess_robust_teacher(
     B-MTARD student robust (see :mod:`art_bmtad.trainers.teacher_report`). The baseline follows the teacher's learning-rate
     schedule scaled to its own epochs (:func:`scaled_milestones`).
     """
-    from art_bmtad.trainers.teacher_report import teacher_report
     from art_bmtad.algorithm.teachers import Teacher
+    from art_bmtad.trainers.teacher_report import teacher_report
 
     rows = [Teacher(teacher, "adv", "teacher")]
     if student_model is not None:

@@ -35,20 +35,21 @@ from art.defences.trainer import Trainer
 from art.estimators.classification import PyTorchClassifier
 from tqdm.auto import trange
 
-from art_bmtad.utils import distributed
 from art_bmtad.algorithm.adversarial import AdversarialBatch, pgd_linf
 from art_bmtad.algorithm.augment import random_crop_flip
-from art_bmtad.pipeline.components import CLEAN, ROBUST, build_scheduler, build_student
-from art_bmtad.recipes.defence_options import paper_defaults_entry, resolve_options
-from art_bmtad.utils.memory import PeakMemory, track_peak_memory
-from art_bmtad.recipes.recipe import PLAIN, Recipe
-from art_bmtad.data.datasets import Dataset
-from art_bmtad.utils.device import synchronize
-from art_bmtad.utils.determinism import seed_everything
-from art_bmtad.trainers.history import History
-from art_bmtad.registry import create_defence
+from art_bmtad.algorithm.selection import SELECTION_METRICS
 from art_bmtad.algorithm.teachers import classifier_logits
-from art_bmtad.trainers.base import GAUSSIAN_START, SELECTION_METRICS, DistillationTrainer
+from art_bmtad.data.datasets import Dataset
+from art_bmtad.pipeline.components import CLEAN, ROBUST, build_scheduler, build_student
+from art_bmtad.recipes.defence_options import PLAIN, paper_defaults_entry
+from art_bmtad.recipes.recipe import Recipe, resolve_options
+from art_bmtad.registry import create_defence
+from art_bmtad.trainers.base import GAUSSIAN_START, DistillationTrainer
+from art_bmtad.trainers.history import History
+from art_bmtad.utils import distributed
+from art_bmtad.utils.determinism import seed_everything
+from art_bmtad.utils.device import synchronize
+from art_bmtad.utils.memory import PeakMemory, track_peak_memory
 
 logger = logging.getLogger(__name__)
 

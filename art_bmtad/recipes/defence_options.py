@@ -13,7 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from art_bmtad.recipes.recipe import PLAIN, Recipe
+from art_bmtad.utils.errors import ConfigError
+
+PLAIN = "plain"
+"""Standard training without an adversary: the benchmark's reference row, not a registered defence."""
 
 DISTILLATION_BALANCING = {
     "bmtard": ("temperature_lr", "weight_lr", "t_min", "t_max", "t_init"),
@@ -73,8 +76,6 @@ def check_defence_options(name: str, options: dict[str, Any]) -> None:
     Raises:
         ValueError: an unknown option of a built-in defence.
     """
-    from art_bmtad.recipes.recipe import ConfigError
-
     allowed = ALLOWED_OPTIONS.get(name)
     unknown = [key for key in options if allowed is not None and key not in allowed]
     if unknown:
@@ -87,21 +88,6 @@ def paper_options(name: str, eps: float) -> dict[str, Any]:
     options = dict(PAPER_DEFAULTS[name].options) if name in PAPER_DEFAULTS else {}
     if "eps_step_factor" in options:
         options["eps_step"] = options.pop("eps_step_factor") * eps
-    return options
-
-
-def resolve_options(name: str, recipe: Recipe) -> dict[str, Any]:
-    """The options ``name`` trains with: shared threat model, its paper's defaults, the recipe's balancing (the
-    distillation defences), then ``defence_options.<name>``; JSON-ready values only."""
-    threat, balancing = recipe.threat, recipe.balancing
-    options: dict[str, Any] = {} if name == PLAIN else {
-        "eps": threat.eps, "eps_step": threat.eps_step, "max_iter": threat.max_iter}
-    if name == "art-fbf":
-        options.pop("max_iter")  # one FGSM step: the shared PGD step count does not apply
-    options.update(paper_options(name, threat.eps))
-    if name in DISTILLATION_BALANCING:
-        options.update({key: getattr(balancing, key) for key in ("kl_scale", *DISTILLATION_BALANCING[name])})
-    options.update(recipe.defence_options.get(name, {}))
     return options
 
 

@@ -33,7 +33,7 @@ import copy
 from pathlib import Path
 from typing import Any
 
-from art_bmtad.recipes.recipe import ConfigError
+from art_bmtad.utils.errors import ConfigError
 
 SHARED_CIFAR10 = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10.npz"
 """``../shared/data/cifar10.npz`` next to a source checkout; override with ``--data-path``."""

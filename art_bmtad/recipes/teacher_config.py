@@ -8,6 +8,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from art_bmtad.utils.checks import check_threat
+
 CACHE_ENV = "ART_BMTAD_CACHE"
 """Environment variable naming the cache root (teachers go in its ``teachers/`` folder)."""
 KINDS = ("clean", "madry", "trades")
@@ -70,8 +72,6 @@ class TeacherConfig:
             raise ValueError(f"epochs must be >= 1 and batch_size >= 2 (a batch of one breaks BatchNorm), got "
                              f"{self.epochs} and {self.batch_size}")
         if self.kind != "clean":  # a robust teacher trained against a meaningless threat model is not robust
-            from art_bmtad.recipes.recipe import check_threat
-
             check_threat(self.eps, self.eps_step, self.max_iter, prefix=f"{self.kind} teacher")
         if not (self.lr > 0 and math.isfinite(self.lr)) or not 0 <= self.momentum < math.inf:
             raise ValueError(f"lr must be a finite number > 0 and momentum >= 0, got {self.lr} and {self.momentum}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from art_bmtad.run.files import check_creatable_folder, check_output_file, describe_os_error, write_atomic
+from art_bmtad.run.files import atomic_path, check_creatable_folder, check_output_file, describe_os_error, write_atomic
 from art_bmtad.run.folder import (
     LOCK_FILE,
     RUN_OUTPUTS,
@@ -28,5 +28,5 @@ def add_overwrite_option(parser: argparse._ActionsContainer, what: str = "the ru
 
 
 __all__ = ["LOCK_FILE", "RUN_OUTPUTS", "RunFolder", "RunFolderBusy", "RunFolderError", "add_overwrite_option",
-           "check_creatable_folder", "check_output_file", "describe_os_error", "opened_by_rank_zero", "run_outputs",
-           "write_atomic"]
+           "atomic_path", "check_creatable_folder", "check_output_file", "describe_os_error", "opened_by_rank_zero",
+           "run_outputs", "write_atomic"]

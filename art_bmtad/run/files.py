@@ -1,18 +1,55 @@
-"""Files of a run folder: written atomically, readable by the user's group, output paths checked before work."""
+"""Files of a run folder: written atomically, readable by the user's group, output paths checked before work.
+
+Every file art-bmtad writes goes through :func:`atomic_path` (or :func:`write_atomic`, built on it): a temporary
+sibling, fsynced, renamed over the target, the folder fsynced; a crash or a full disk leaves the previous file (or
+none), never a half-written one.
+"""
 from __future__ import annotations
 
 import errno
 import os
 import secrets
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike, *, suffix: str = "") -> Iterator[Path]:
+    """A temporary sibling of ``path`` for the block to write; when the block ends it is fsynced and renamed over
+    ``path`` (then the folder is fsynced), and when the block raises it is removed and ``path`` is left as it was.
+
+    For writers that need a file name (``safetensors``, ``torch.onnx.export``); :func:`write_atomic` writes bytes.
+
+    Args:
+        path: the target file; its folder must exist.
+        suffix: appended to the temporary name, for writers that choose a format by suffix (e.g. ``".onnx"``).
+
+    Yields:
+        The temporary path (not yet created).
+
+    Raises:
+        OSError: the fsync or the rename failed (the temporary file is removed).
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp{suffix}")
+    try:
+        yield tmp
+        _fsync(tmp, os.O_RDWR)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    try:
+        _fsync(path.parent, os.O_RDONLY)  # the rename itself survives a crash
+    except OSError:  # not every platform or file system syncs folders
+        pass
 
 
 def write_atomic(path: str | os.PathLike, data: bytes | str) -> Path:
-    """Write ``data`` to ``path`` through a temporary sibling, fsynced and renamed over the target.
+    """Write ``data`` to ``path`` through :func:`atomic_path`.
 
-    A crash or a full disk leaves the previous file (or none) in place, never a half-written one. The file gets
-    the permissions of a plainly created file (``0o666`` less the umask), so results stay readable by the
-    user's group (``tempfile.mkstemp`` would leave them ``0o600``).
+    The file gets the permissions of a plainly created file (``0o666`` less the umask), so results stay readable
+    by the user's group (``tempfile.mkstemp`` would leave them ``0o600``).
 
     Args:
         path: the target file; its folder must exist.
@@ -26,18 +63,27 @@ def write_atomic(path: str | os.PathLike, data: bytes | str) -> Path:
     """
     path = Path(path)
     payload = data.encode() if isinstance(data, str) else data
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as for any new file
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            _write_new(tmp, payload)
     except OSError as err:
-        tmp.unlink(missing_ok=True)
         raise describe_os_error(err, path) from err
     return path
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    """Create ``path`` (it must not exist) and write ``data`` to it."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as for any new file
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+
+
+def _fsync(path: Path, flags: int) -> None:
+    fd = os.open(path, flags)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def describe_os_error(err: OSError, path: str | os.PathLike) -> OSError:

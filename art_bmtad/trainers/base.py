@@ -28,20 +28,20 @@ from art.defences.trainer.trainer import Trainer
 from art.estimators.classification import PyTorchClassifier
 from tqdm.auto import tqdm
 
-from art_bmtad.utils import distributed
 from art_bmtad.algorithm.adversarial import AdversarialBatch, pgd_linf
-from art_bmtad.utils.device import synchronize
-from art_bmtad.utils.determinism import use_deterministic_kernels
-from art_bmtad.trainers.history import History
-from art_bmtad.trainers.teacher_report import TeacherMonitor, teacher_report
-from art_bmtad.algorithm.teachers import Teacher, classifier_logits
-from art_bmtad.trainers.run_mechanics import CheckpointPlan, Run, RunMechanics, check_positive_int, checkpoint_plan
-from art_bmtad.trainers.training_checkpoints import LoopState
 from art_bmtad.algorithm.arguments import check_data, check_student, check_teacher_classes, check_threat_model
+from art_bmtad.algorithm.selection import SELECTION_METRICS
+from art_bmtad.algorithm.teachers import Teacher, classifier_logits
+from art_bmtad.trainers.history import History
+from art_bmtad.trainers.run_mechanics import CheckpointPlan, Run, RunMechanics, check_positive_int, checkpoint_plan
+from art_bmtad.trainers.teacher_report import TeacherMonitor, teacher_report
+from art_bmtad.trainers.training_checkpoints import LoopState
+from art_bmtad.utils import distributed
+from art_bmtad.utils.determinism import use_deterministic_kernels
+from art_bmtad.utils.device import synchronize
 
 logger = logging.getLogger(__name__)
 
-SELECTION_METRICS = {"robust": ("val_pgd_acc",), "clean": ("val_clean_acc",), "sum": ("val_clean_acc", "val_pgd_acc")}
 GAUSSIAN_START = 0.001
 """Standard deviation of the MTARD family's attack start ``x + 0.001 * N(0, 1)``."""
 

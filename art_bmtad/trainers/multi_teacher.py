@@ -8,9 +8,9 @@ import torch
 
 from art_bmtad.algorithm.adversarial import AdversarialBatch, pgd_linf
 from art_bmtad.algorithm.balance import EntropyBalance, RelativeLossBalance
-from art_bmtad.utils.distributed import mean_across_ranks
 from art_bmtad.algorithm.losses import soft_kl
 from art_bmtad.trainers.base import GAUSSIAN_START, DistillationTrainer
+from art_bmtad.utils.distributed import mean_across_ranks
 
 
 class MultiTeacherTrainer(DistillationTrainer):

@@ -22,8 +22,6 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
-from art_bmtad.utils import distributed
-from art_bmtad.models.classifier_files import check_compatible
 from art_bmtad.trainers.history import History
 from art_bmtad.trainers.training_checkpoints import (
     CheckpointStore,
@@ -37,6 +35,8 @@ from art_bmtad.trainers.training_checkpoints import (
     restore_rng,
     tensor_group,
 )
+from art_bmtad.utils import distributed
+from art_bmtad.utils.state_dicts import check_compatible
 
 logger = logging.getLogger(__name__)
 

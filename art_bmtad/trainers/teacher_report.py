@@ -18,8 +18,8 @@ import torch
 from art.estimators.classification import PyTorchClassifier
 
 from art_bmtad.algorithm.adversarial import AdversarialBatch, pgd_linf
-from art_bmtad.evaluation.runner import seeded
 from art_bmtad.algorithm.teachers import Teacher
+from art_bmtad.utils.determinism import seeded
 
 logger = logging.getLogger(__name__)
 

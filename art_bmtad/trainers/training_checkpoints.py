@@ -38,6 +38,8 @@ import safetensors.torch
 import torch
 from safetensors import SafetensorError, safe_open
 
+from art_bmtad.run.files import write_atomic
+
 logger = logging.getLogger(__name__)
 
 FORMAT = "art-bmtad-training-state/1"
@@ -266,27 +268,6 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
     return tensors, state
 
 
-def _write_durably(path: str, data: bytes) -> None:
-    """Write ``data`` to a new file and fsync it (a separate function so tests can make the disk 'full')."""
-    with open(path, "xb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
-def _fsync_folder(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # not every platform opens folders
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def checkpoint_paths(folder: str | os.PathLike) -> list[Path]:
     """The checkpoints in ``folder``, oldest first (by step)."""
     folder = Path(folder)
@@ -352,8 +333,7 @@ class CheckpointStore:
         """
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            probe = self.folder / f"{TEMPORARY_PREFIX}probe-{secrets.token_hex(4)}.tmp"
-            _write_durably(str(probe), b"probe")
+            probe = write_atomic(self.folder / f"{TEMPORARY_PREFIX}probe-{secrets.token_hex(4)}.tmp", b"probe")
             probe.unlink()
         except OSError as err:
             reason = err.strerror or str(err)
@@ -376,18 +356,13 @@ class CheckpointStore:
                 checkpoint is left as it was. The message names the file and the newest intact checkpoint.
         """
         target = self.folder / f"ckpt-{step:09d}.safetensors"
-        data = serialise(tensors, state)
-        tmp = self.folder / f"{TEMPORARY_PREFIX}{step:09d}-{secrets.token_hex(4)}.tmp"
         try:
-            _write_durably(str(tmp), data)
-            os.replace(tmp, target)
+            write_atomic(target, serialise(tensors, state))
         except OSError as err:
-            tmp.unlink(missing_ok=True)
             previous = self.paths()
             kept = f"the newest intact checkpoint is {previous[-1]}" if previous else "no earlier checkpoint exists"
             reason = "the disk is full" if err.errno == errno.ENOSPC else (err.strerror or str(err))
             raise OSError(err.errno, f"could not write checkpoint {target}: {reason}; {kept}") from err
-        _fsync_folder(self.folder)
         for old in self.paths()[: -self.keep_last]:
             old.unlink(missing_ok=True)
         return target

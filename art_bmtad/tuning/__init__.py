@@ -12,13 +12,15 @@
 Trials are scored on the validation split; the study's data (:class:`TuningData`) has no test split.
 
 Modules: :mod:`~.space` (searched keys and ranges), :mod:`~.data` (pilot and validation splits),
-:mod:`~.objective`, :mod:`~.study` (the Optuna study in SQLite), :mod:`~.report` (what the run folder gets).
+:mod:`~.objective`, :mod:`~.study` (the Optuna study in SQLite), :mod:`~.trials` (scored trials, the best one),
+:mod:`~.report` (what the run folder gets).
 """
 from art_bmtad.tuning.data import TuningData, load_tuning_data
 from art_bmtad.tuning.objective import PARETO, WEIGHTED, Objective
-from art_bmtad.tuning.report import best_recipe, best_trial, write_report, write_trials_table
+from art_bmtad.tuning.report import best_recipe, write_report, write_trials_table
 from art_bmtad.tuning.space import DEFAULT_SPACE, Range, parse_space
 from art_bmtad.tuning.study import SETTINGS_FILE, STUDY_FILE, TuneSettings, open_study, run_study, storage_url
+from art_bmtad.tuning.trials import best_trial
 
 __all__ = ["DEFAULT_SPACE", "PARETO", "SETTINGS_FILE", "STUDY_FILE", "WEIGHTED", "Objective", "Range",
            "TuneSettings", "TuningData", "best_recipe", "best_trial", "load_tuning_data", "open_study",

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from art_bmtad.recipes.recipe import ConfigError, Recipe
 from art_bmtad.data.datasets import Dataset
+from art_bmtad.recipes.recipe import Recipe
+from art_bmtad.utils.errors import ConfigError
 
 
 @dataclass(frozen=True)

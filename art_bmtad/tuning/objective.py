@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from art_bmtad.recipes.recipe import ConfigError
+from art_bmtad.utils.errors import ConfigError
 
 WEIGHTED, PARETO = "weighted", "pareto"
 

@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 from art_bmtad.recipes.recipe import RECIPE_FILE, Recipe, write_recipe
 from art_bmtad.run import write_atomic
-from art_bmtad.tuning.objective import Objective
 from art_bmtad.tuning.space import apply_values
 from art_bmtad.tuning.study import ERROR_ATTR, TuneSettings, finished_trials
+from art_bmtad.tuning.trials import best_trial, pareto_front, scored_trials, short_name
 
 if TYPE_CHECKING:
     import optuna
@@ -34,36 +34,6 @@ FEW_TRIALS = 20
 """Below this many complete trials the importances are called rough."""
 MIN_IMPORTANCE_TRIALS = 4
 """Below this many complete trials no importance is computed (fANOVA would fit noise)."""
-
-
-def short_name(key: str) -> str:
-    """``balancing.temperature_lr`` -> ``temperature_lr``."""
-    return key.rpartition(".")[2]
-
-
-def scored_trials(study: "optuna.Study") -> list["optuna.trial.FrozenTrial"]:
-    """Complete trials with validation scores."""
-    from optuna.trial import TrialState
-
-    return [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
-
-
-def pareto_front(trials: list["optuna.trial.FrozenTrial"]) -> list["optuna.trial.FrozenTrial"]:
-    """The trials no other trial beats on both validation clean and PGD accuracy, by clean accuracy."""
-    points = [(t.user_attrs["val_clean_acc"], t.user_attrs["val_pgd_acc"]) for t in trials]
-    front = [t for t, (c, r) in zip(trials, points)
-             if not any(c2 >= c and r2 >= r and (c2, r2) != (c, r) for c2, r2 in points)]
-    return sorted(front, key=lambda t: t.user_attrs["val_clean_acc"])
-
-
-def best_trial(study: "optuna.Study", objective: Objective) -> "optuna.trial.FrozenTrial | None":
-    """The complete trial with the best weighted score (for a pareto study: on its front); ``None`` before any."""
-    trials = scored_trials(study)
-    candidates = pareto_front(trials) if objective.multi else trials
-    if not candidates:
-        return None
-    return max(candidates, key=lambda t: (objective.score(t.user_attrs["val_clean_acc"], t.user_attrs["val_pgd_acc"]),
-                                          -t.number))
 
 
 def best_recipe(settings: TuneSettings, trial: "optuna.trial.FrozenTrial") -> Recipe:

@@ -10,7 +10,8 @@ import copy
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from art_bmtad.recipes.recipe import ConfigError, Recipe, deep_merge, recipe_from_dict
+from art_bmtad.recipes.recipe import Recipe, deep_merge, recipe_from_dict
+from art_bmtad.utils.errors import ConfigError
 
 if TYPE_CHECKING:
     import optuna

@@ -19,12 +19,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from art_bmtad.recipes.recipe import ConfigError, Recipe, recipe_from_dict
-from art_bmtad.utils.json_documents import read_json_document
+from art_bmtad.recipes.recipe import Recipe, recipe_from_dict
 from art_bmtad.tuning.data import TuningData, load_tuning_data
 from art_bmtad.tuning.objective import Objective
 from art_bmtad.tuning.space import (DEFAULT_SPACE, Range, apply_values, check_space, parse_range, parse_space,
                                     suggest)
+from art_bmtad.tuning.trials import best_trial, short_name
+from art_bmtad.utils.errors import ConfigError
+from art_bmtad.utils.json_documents import read_json_document
 
 if TYPE_CHECKING:
     import optuna
@@ -276,8 +278,6 @@ def _record(trial: "optuna.Trial", clean: float, robust: float, epoch: int, seco
 def progress_line(study: "optuna.Study", trial: "optuna.trial.FrozenTrial", settings: TuneSettings) -> str:
     """``trial 3 (4/20 finished) complete: temperature_lr=0.0123 ... -> clean 0.612 PGD 0.401 score 0.507
     (epoch 3, 41 s); best: trial 1, score 0.530``."""
-    from art_bmtad.tuning.report import best_trial, short_name
-
     attrs = trial.user_attrs
     values = " ".join(f"{short_name(key)}={value:.4g}" for key, value in attrs.get("values", {}).items())
     done = len(finished_trials(study))

@@ -1,9 +1,11 @@
 """Seeding and deterministic kernels; see ``docs/determinism.md`` for what each guarantees."""
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import random
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -43,3 +45,21 @@ def use_deterministic_kernels(warn_only: bool = False) -> None:
     torch.use_deterministic_algorithms(True, warn_only=warn_only)
     torch.backends.cudnn.deterministic = True
     torch.backends.cudnn.benchmark = False
+
+
+@contextlib.contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Seed the global generators of Python, NumPy and torch; restore their previous states on exit.
+
+    ART draws random starts from NumPy's generator and Square's L2 proposals also from Python's ``random``.
+    """
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    with torch.random.fork_rng():
+        random.seed(seed)
+        np.random.seed(seed)
+        torch.manual_seed(seed)
+        try:
+            yield
+        finally:
+            random.setstate(python_state)
+            np.random.set_state(numpy_state)

@@ -6,8 +6,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from art_bmtad.models.classifier_files import ROBUSTBENCH_PREFIX, check_compatible, load_state_dict
+from art_bmtad.models.classifier_files import ROBUSTBENCH_PREFIX, load_state_dict
 from art_bmtad.models.zoo import ModelCfg
+from art_bmtad.utils.state_dicts import check_compatible
 from art_bmtad_robustbench import architectures, catalog, weight_files
 
 UNUSED_PREFIX = "sub_block1."

@@ -14,7 +14,8 @@ import torch
 import torchvision.models
 from torch import nn
 
-from art_bmtad.models.classifier_files import check_compatible, load_state_dict
+from art_bmtad.models.classifier_files import load_state_dict
+from art_bmtad.utils.state_dicts import check_compatible
 from art_bmtad_torchvision import catalog, weight_files
 
 AUXILIARY_HEADS = {"googlenet": ("aux1", "aux2"), "inception_v3": ("AuxLogits",)}
