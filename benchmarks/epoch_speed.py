@@ -10,6 +10,15 @@ writes for PGD-AT (one cross-entropy step, less work than B-MTARD); ART's Madry 
     python benchmarks/epoch_speed.py                       # CPU, small timm ResNet, 512 images
     python benchmarks/epoch_speed.py --device cuda --model resnet18 --n 10240 --batch-size 256 --amp
     python benchmarks/epoch_speed.py --breakdown             # seconds per attack / training / teacher pass
+    python benchmarks/epoch_speed.py --precision-matrix      # fp32 / bf16 x NCHW / channels-last, per architecture
+
+``--precision-matrix`` answers a different question: what bf16 autocast and the channels-last memory format buy on
+this device. For each architecture of ``--models`` (``NAME`` or ``NAME+stem`` for the 3x3 CIFAR stem; the default
+is ``resnet10t`` as the CPU presets use it and ``resnet18+stem`` as ``cifar10-paper`` does) it times, in one
+process and interleaved, four variants (fp32 NCHW, bf16 NCHW, fp32 channels-last, bf16 channels-last) of one
+training step (forward + backward of the student on one batch, ``--step-repeats`` of them) and of one whole
+B-MTARD trainer epoch (``amp=`` and ``channels_last=`` of the trainer; teachers of the same architecture in the same
+layout); it prints seconds and the speed-up over fp32 NCHW (the median of the per-repeat ratios).
 
 Timing is honest: a warm-up epoch each first, device synchronised before reading the clock, then the timed epochs
 alternated between the methods in one process (so a change in machine load hits all alike); the table gives the
@@ -20,9 +29,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import platform
 import statistics
 import time
+import warnings
 from pathlib import Path
 from typing import Callable
 
@@ -36,18 +47,21 @@ from art.estimators.classification import PyTorchClassifier
 
 import art_bmtad
 from art_bmtad import AdversarialTrainerBMTARDPyTorch
-from art_bmtad_timm import timm_classifier
 from art_bmtad.algorithm.adversarial import parameters_frozen
-from art_bmtad.utils.device import resolve_device, synchronize
 from art_bmtad.algorithm.teachers import classifier_logits
+from art_bmtad.trainers.teacher_report import WeakTeacherWarning
+from art_bmtad.utils.device import resolve_device, synchronize
+from art_bmtad_timm import timm_classifier
 
 EPS, EPS_STEP, MAX_ITER = 8 / 255, 2 / 255, 10
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10.npz"
+VARIANTS = {"fp32 NCHW": (False, False), "bf16 NCHW": (True, False), "fp32 channels-last": (False, True),
+            "bf16 channels-last": (True, True)}
+"""Precision x memory layout variants of ``--precision-matrix``: name -> (bf16 autocast, channels-last)."""
 
 
-def load_images(path: Path, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """The first ``n`` CIFAR-10 training images in [0, 1] NCHW, or random images when the file is absent."""
-    if path.is_file():
+def load_images(path: Path | None, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``n`` CIFAR-10 training images in [0, 1] NCHW, or random images without a file (same cost)."""
+    if path is not None:
         with np.load(path, allow_pickle=False) as data:
             x, y = data["x_train"][:n], data["y_train"][:n]
     else:
@@ -60,9 +74,82 @@ def load_images(path: Path, n: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def make_student(args: argparse.Namespace, device: torch.device) -> PyTorchClassifier:
+    return make_classifier(args.model, args.cifar_stem, args.channels_last, device)
+
+
+def make_classifier(model: str, cifar_stem: bool, channels_last: bool, device: torch.device) -> PyTorchClassifier:
+    """A timm CIFAR-10 classifier with seed-0 weights (the same for every method and variant)."""
     torch.manual_seed(0)
-    return timm_classifier(args.model, num_classes=10, dataset="cifar10", cifar_stem=args.cifar_stem, lr=0.1,
-                           device=str(device), channels_last=args.channels_last)
+    return timm_classifier(model, num_classes=10, dataset="cifar10", cifar_stem=cifar_stem, lr=0.1,
+                           device=str(device), channels_last=channels_last)
+
+
+def parse_models(text: str) -> list[tuple[str, bool]]:
+    """``"resnet10t,resnet18+stem"`` -> ``[("resnet10t", False), ("resnet18", True)]`` (``+stem``: CIFAR stem)."""
+    return [(name.removesuffix("+stem"), name.endswith("+stem")) for name in text.split(",") if name]
+
+
+def training_step(student: PyTorchClassifier, xb: torch.Tensor, yb: torch.Tensor, amp: bool,
+                  repeats: int) -> Callable[[], None]:
+    """``repeats`` training steps of the student on one batch: train-mode forward (bf16 autocast if ``amp``), fp32
+    cross-entropy, backward and an SGD step; what a training pass costs in a given precision and layout."""
+    model, optimizer = student.model, student.optimizer
+
+    def run() -> None:
+        model.train()
+        for _ in range(repeats):
+            with torch.autocast(xb.device.type, dtype=torch.bfloat16, enabled=amp):
+                logits = classifier_logits(student, xb, fit=True)
+            loss = F.cross_entropy(logits.float(), yb)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+
+    return run
+
+
+def precision_matrix(args: argparse.Namespace, x: np.ndarray, y: np.ndarray,
+                     device: torch.device) -> dict[str, dict[str, dict[str, float | list[float]]]]:
+    """Per architecture and variant of :data:`VARIANTS`: seconds of ``--step-repeats`` training steps and of one
+    B-MTARD epoch, and the speed-up over fp32 NCHW (median of the per-repeat ratios), all timed interleaved."""
+    results: dict[str, dict[str, dict[str, float | list[float]]]] = {}
+    for model, cifar_stem in parse_models(args.models):
+        runs: dict[str, Callable[[], None]] = {}
+        for variant, (amp, channels_last) in VARIANTS.items():
+            memory_format = torch.channels_last if channels_last else torch.contiguous_format
+            xb = torch.from_numpy(x[: args.batch_size]).to(device).contiguous(memory_format=memory_format)
+            yb = torch.from_numpy(y[: args.batch_size]).to(device)
+            runs[f"{variant}|step"] = training_step(make_classifier(model, cifar_stem, channels_last, device), xb, yb,
+                                                    amp, args.step_repeats)
+            teachers = [make_classifier(model, cifar_stem, channels_last, device) for _ in range(2)]
+            trainer = AdversarialTrainerBMTARDPyTorch(make_classifier(model, cifar_stem, channels_last, device),
+                                                      robust_teacher=teachers[0], clean_teacher=teachers[1], amp=amp,
+                                                      channels_last=channels_last, verbose=False)
+            runs[f"{variant}|epoch"] = lambda trainer=trainer: trainer.fit(x, y, batch_size=args.batch_size,
+                                                                           nb_epochs=1)
+        times = time_epochs(runs, device, args.repeats)
+        label = f"{model}{' (CIFAR stem)' if cifar_stem else ''}"
+        results[label] = {}
+        for variant in VARIANTS:
+            entry: dict[str, float | list[float]] = {}
+            for kind in ("step", "epoch"):
+                own, reference = times[f"{variant}|{kind}"], times[f"fp32 NCHW|{kind}"]
+                entry[f"{kind}_seconds"] = statistics.median(own)
+                entry[f"{kind}_speedup"] = statistics.median(r / t for r, t in zip(reference, own))
+                entry[f"{kind}_times"] = own
+            results[label][variant] = entry
+    return results
+
+
+def print_matrix(results: dict[str, dict[str, dict[str, float | list[float]]]], args: argparse.Namespace,
+                 device_name: str) -> None:
+    for label, variants in results.items():
+        print(f"\n{label}: batch {args.batch_size}, {args.step_repeats} training steps and one B-MTARD epoch of "
+              f"{args.n} images (PGD-{MAX_ITER}, teachers of the same architecture), device={device_name}")
+        print(f"{'variant':<20}{'steps s':>9}{'speed-up':>10}{'epoch s':>10}{'speed-up':>10}")
+        for variant, entry in variants.items():
+            print(f"{variant:<20}{entry['step_seconds']:>9.3f}{entry['step_speedup']:>9.2f}x"
+                  f"{entry['epoch_seconds']:>10.2f}{entry['epoch_speedup']:>9.2f}x")
 
 
 def hand_pgd(student: PyTorchClassifier, xb: torch.Tensor, yb: torch.Tensor, autocast: torch.autocast) -> torch.Tensor:
@@ -239,16 +326,35 @@ def main() -> None:
     parser.add_argument("--channels-last", action="store_true")
     parser.add_argument("--methods", default="bmtard-hand,bmtard,plain,art-madry",
                         help="comma-separated subset of bmtard-hand, bmtard, plain, art-madry")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="CIFAR-10 .npz (random images if absent)")
+    parser.add_argument("--data", type=Path, default=None, help="CIFAR-10 .npz (default: random images, same cost)")
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
     parser.add_argument("--count-ops", action="store_true",
                         help="instead of timing, count the aten operator calls of one epoch of each method")
     parser.add_argument("--breakdown", action="store_true",
                         help="instead of epochs, time each kind of pass on one batch, fp32 (attack, training, teacher)")
+    parser.add_argument("--precision-matrix", action="store_true",
+                        help="instead of comparing methods, time fp32/bf16 x NCHW/channels-last per architecture")
+    parser.add_argument("--models", default="resnet10t,resnet18+stem",
+                        help="architectures of --precision-matrix: timm names, +stem for the CIFAR stem "
+                             "(default: %(default)s)")
+    parser.add_argument("--step-repeats", type=int, default=5,
+                        help="training steps per timed repeat in --precision-matrix (default: %(default)s)")
     args = parser.parse_args()
 
+    # The teachers here are untrained copies of the student (only their cost matters): silence the trainer's
+    # weak-teacher warnings about them.
+    warnings.simplefilter("ignore", WeakTeacherWarning)
+    logging.getLogger("art_bmtad").setLevel(logging.ERROR)
     device = resolve_device(args.device)
     x, y = load_images(args.data, args.n)
+    if args.precision_matrix:
+        device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
+        matrix = precision_matrix(args, x, y, device)
+        print_matrix(matrix, args, device_name)
+        if args.out:
+            args.out.write_text(json.dumps({"config": _config(args), "device": device_name, "versions": _versions(),
+                                            "precision_matrix": matrix}, indent=1))
+        return
     teacher_args = argparse.Namespace(**{**vars(args), "model": args.teacher_model or args.model})
     if args.breakdown:
         batch = [torch.from_numpy(a[: args.batch_size]).to(device) for a in (x, y)]
@@ -307,11 +413,17 @@ def main() -> None:
         print(f"B-MTARD trainer / hand-written B-MTARD loop: {statistics.median(paired):.3f}x (median of "
               f"{len(paired)} alternated epoch pairs: {', '.join(f'{r:.3f}' for r in paired)})")
     if args.out:
-        versions = {"torch": torch.__version__, "art": art.__version__, "timm": timm.__version__,
-                    "art_bmtad": art_bmtad.__version__}
-        config = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
-        args.out.write_text(json.dumps({"config": config, "device": device_name, "versions": versions,
+        args.out.write_text(json.dumps({"config": _config(args), "device": device_name, "versions": _versions(),
                                         "results": results}, indent=1))
+
+
+def _config(args: argparse.Namespace) -> dict[str, object]:
+    return {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+
+
+def _versions() -> dict[str, str]:
+    return {"torch": torch.__version__, "art": art.__version__, "timm": timm.__version__,
+            "art_bmtad": art_bmtad.__version__}
 
 
 if __name__ == "__main__":
