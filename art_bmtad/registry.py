@@ -3,7 +3,9 @@
 The registry only records ``name -> factory``; building is the factory's job (as timm separates
 ``register_model`` from ``create_model``). Plugins are asked for their names through the
 ``art_bmtad_register_*`` hooks, one plugin at a time and in load order (built-ins first), so that
-a failing plugin costs a warning and the first plugin to register a name keeps it.
+a failing plugin costs a warning and the first plugin to register a name keeps it. The names collected from the
+hooks are kept until a plugin is registered or unregistered (or :func:`reset_plugin_manager`), so a name lookup does
+not run every plugin's hook again.
 
 Models have two sources: single models (``art_bmtad_register_models``, named as registered) and model zoos
 (``art_bmtad_register_zoos``), whose models are named ``<zoo>/<model>``; a bare name that no single model
@@ -69,9 +71,25 @@ class _Entry(NamedTuple):
     plugin: str
 
 
+class _PluginManager(pluggy.PluginManager):
+    """pluggy's manager, forgetting the collected names whenever a plugin is registered or unregistered."""
+
+    def register(self, plugin: object, name: str | None = None) -> str | None:
+        try:
+            return super().register(plugin, name)
+        finally:
+            _collect.cache_clear()
+
+    def unregister(self, plugin: object | None = None, name: str | None = None) -> Any | None:
+        try:
+            return super().unregister(plugin, name)
+        finally:
+            _collect.cache_clear()
+
+
 @functools.cache
 def _load() -> _Loaded:
-    manager = pluggy.PluginManager("art_bmtad")
+    manager = _PluginManager("art_bmtad")
     manager.add_hookspecs(hookspecs)
     return _Loaded(manager, load_plugins(manager))
 
@@ -82,8 +100,9 @@ def get_plugin_manager() -> pluggy.PluginManager:
 
 
 def reset_plugin_manager() -> None:
-    """Forget the cached plugin manager; the next use discovers plugins again (for tests)."""
+    """Forget the cached plugin manager and the names collected from it; the next use discovers plugins again."""
     _load.cache_clear()
+    _collect.cache_clear()
 
 
 def _source(plugin: str) -> PluginSource:
@@ -126,7 +145,10 @@ def _zoo_registrar(table: dict[str, _Entry], plugin: str) -> Callable[[ModelZoo]
     return register
 
 
+@functools.cache
 def _collect(kind: str) -> dict[str, _Entry]:
+    """``name -> entry`` of every plugin's ``art_bmtad_register_<kind>`` hook (cached: see the module docstring; the
+    table is shared, never changed by its callers)."""
     hook = getattr(get_plugin_manager().hook, f"art_bmtad_register_{kind}")
     table: dict[str, _Entry] = {}
     for impl in hook.get_hookimpls():  # registration order; pluggy itself would call last-first
