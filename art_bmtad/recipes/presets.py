@@ -26,6 +26,14 @@
   their published weights: ``robustbench/Zhang2019Theoretically`` (TRADES WRN-34-10) and ``cifar/resnet56``
   (clean), read from the zoos' local folders (``--weights-dir``); without the files the run stops before any work
   and names the file and folder to put them in.
+* ``cifar10-paper-mobilenetv2``: ``cifar10-paper`` with the paper's other student, MobileNetV2 (the CIFAR variant
+  of the ``cifar`` zoo, ``cifar/cifar10_mobilenetv2_x1_0``, trained from scratch).
+* ``cifar100-paper``: the paper's CIFAR-100 setting: the ``cifar10-paper`` schedule and ResNet-18 student on
+  CIFAR-100 (``--data-path``: torchvision's CIFAR-100 folder; ``--data npz`` for an ``.npz``), ``kl_scale`` 10 as in
+  the released CIFAR-100 scripts. Robust teacher: the paper's WRN-70-16 of Gowal et al. (2020), RobustBench's
+  ``cifar100/Linf/Gowal2020Uncovering`` (trained on CIFAR-100 only). The paper's naturally trained CIFAR-100
+  teacher has no published weights in any zoo here; ``cifar/cifar100_resnet56`` (the ``cifar`` zoo's published
+  CIFAR-100 ResNet-56) stands in for it. Without the weight files the run stops before any work, as above.
 """
 from __future__ import annotations
 
@@ -39,6 +47,10 @@ SHARED_CIFAR10 = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifa
 """``../shared/data/cifar10.npz`` next to a source checkout; override with ``--data-path``."""
 
 _SMOKE_TEACHER = {"model": "test_resnet", "epochs": 8, "lr": 0.05}
+_PAPER_STUDENT = {"model": "resnet18", "cifar_stem": True}
+_PAPER_SCHEDULE = {"epochs": 300, "batch_size": 128, "lr": 0.1, "momentum": 0.9, "weight_decay": 2e-4,
+                   "milestones": [215, 260, 285], "gamma": 0.1, "augment": True}
+_PAPER_EVALUATION = {"n_examples": None, "batch_size": 512}
 
 PRESETS: dict[str, dict[str, Any]] = {
     "smoke": {
@@ -80,15 +92,27 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     "cifar10-paper": {
         "data": {"source": "npz", "path": str(SHARED_CIFAR10), "val_size": 1000},
-        "student": {"model": "resnet18", "cifar_stem": True},
+        "student": _PAPER_STUDENT,
         "teachers": {
             "robust": {"model": "robustbench/Zhang2019Theoretically", "pretrained": True},
             "clean": {"model": "cifar/resnet56", "pretrained": True},
         },
-        "schedule": {"epochs": 300, "batch_size": 128, "lr": 0.1, "momentum": 0.9, "weight_decay": 2e-4,
-                     "milestones": [215, 260, 285], "gamma": 0.1, "augment": True},
-        "evaluation": {"n_examples": None, "batch_size": 512},
+        "schedule": _PAPER_SCHEDULE,
+        "evaluation": _PAPER_EVALUATION,
     },
+}
+PRESETS["cifar10-paper-mobilenetv2"] = {**PRESETS["cifar10-paper"],
+                                        "student": {"model": "cifar/cifar10_mobilenetv2_x1_0"}}
+PRESETS["cifar100-paper"] = {
+    "data": {"source": "cifar100", "val_size": 1000},
+    "student": _PAPER_STUDENT,
+    "teachers": {
+        "robust": {"model": "robustbench/cifar100/Linf/Gowal2020Uncovering", "pretrained": True},
+        "clean": {"model": "cifar/cifar100_resnet56", "pretrained": True},  # stands in: no published paper teacher
+    },
+    "balancing": {"kl_scale": 10.0},  # the released CIFAR-100 scripts' factor
+    "schedule": _PAPER_SCHEDULE,
+    "evaluation": _PAPER_EVALUATION,
 }
 """Preset name -> recipe values (nested by group) laid over the :class:`~art_bmtad.recipes.recipe.Recipe` defaults."""
 

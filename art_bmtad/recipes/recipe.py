@@ -616,20 +616,24 @@ def check_pretrained_teachers(recipe: Recipe, roles: Sequence[str]) -> None:
     without building anything: run it before any work (``train``, ``bench``).
 
     Raises:
-        ConfigError: a file is missing; the zoo's message names the file and the folder to put it in.
+        ConfigError: files are missing; the zoos' messages name every missing file and the folder to put it in.
     """
     from art_bmtad.registry import find_weights
 
     if recipe.teachers.download:
         return  # the zoos fetch what is missing when the teachers are built
+    missing = []
     for role in roles:
         teacher: TeacherRecipe = getattr(recipe.teachers, role)
         if teacher.pretrained:
             try:
                 find_weights(teacher.model, recipe.teachers.weights_dir)
             except (FileNotFoundError, ValueError) as err:
-                raise ConfigError(f"teachers.{role}.model: {err} (art-bmtad: --download-weights, or teachers.download: "
-                                  "true in a recipe, lets the zoo fetch it)") from None
+                missing.append(f"teachers.{role}.model: {err}")
+    if missing:
+        fetch = "it" if len(missing) == 1 else "them"
+        raise ConfigError("; ".join(missing) + f" (art-bmtad: --download-weights, or teachers.download: true in a "
+                          f"recipe, lets the zoo fetch {fetch})")
 
 
 def _check_teacher(key: str, teacher: TeacherRecipe) -> None:
