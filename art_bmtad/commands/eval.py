@@ -5,12 +5,11 @@ import argparse
 import json
 import logging
 from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 from art_bmtad.commands import add_command
-from art_bmtad.commands.recipe_options import add_data_options, add_device_options, add_output_options
+from art_bmtad.commands.recipe_options import add_data_options, add_device_options, add_output_options, fraction
 from art_bmtad.evaluation.settings import (
     ATTACKS,
     AUTOATTACK_BACKENDS,
@@ -93,7 +92,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="threat model: Linf or L2 perturbations (default: the run's, Linf, else inf)",
     )
     evaluation.add_argument(
-        "--eps", type=_fraction, default=None, metavar="EPS",
+        "--eps", type=fraction, default=None, metavar="EPS",
         help="perturbation budget in [0, 1] pixel units, a number or a fraction such as 8/255 (default: the run's "
         "threat.eps, else 8/255 for --norm inf and 0.5 for --norm 2); steps scale with it (PGD/CW: eps/4)",
     )
@@ -303,14 +302,6 @@ def _normalisation(classifier: Any) -> str:
 
 def _rounded(values: Any) -> str:
     return "(" + ", ".join(f"{float(v):.4g}" for v in list(getattr(values, "flatten", lambda: values)())) + ")"
-
-
-def _fraction(text: str) -> float:
-    """``"8/255"`` or ``"0.03"`` as a float."""
-    try:
-        return float(Fraction(text))
-    except (ValueError, ZeroDivisionError) as err:
-        raise argparse.ArgumentTypeError(f"not a number or fraction: {text!r}") from err
 
 
 def _budget(text: str) -> AttackSettings:

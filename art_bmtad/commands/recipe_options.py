@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -23,14 +22,23 @@ from art_bmtad.recipes.presets import PRESETS
 from art_bmtad.recipes.recipe import Recipe, check_pretrained_teachers, load_recipe, parse_overrides
 from art_bmtad.recipes.teacher_config import CACHE_ENV
 from art_bmtad.utils.device import DEVICE_CHOICES
+from art_bmtad.utils.numbers import parse_count_or_fraction, parse_fraction
 
 
 def count_or_fraction(text: str) -> int | float:
-    """A count (``200``), or a fraction such as ``0.1`` or ``8/255``."""
+    """An option's count (``200``), or a fraction such as ``0.1`` or ``8/255``."""
     try:
-        return int(text) if text.isdigit() else float(Fraction(text))
-    except (ValueError, ZeroDivisionError) as err:
-        raise argparse.ArgumentTypeError(f"not a number or fraction: {text!r}") from err
+        return parse_count_or_fraction(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def fraction(text: str) -> float:
+    """An option's fraction such as ``8/255`` or ``0.03``."""
+    try:
+        return parse_fraction(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 DATA_OPTIONS: dict[str, tuple[str, Any, str, str]] = {

@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import argparse
-from fractions import Fraction
 from pathlib import Path
 
 from art_bmtad.commands import add_command
-from art_bmtad.commands.recipe_options import add_data_options, add_device_options, add_output_options
+from art_bmtad.commands.recipe_options import add_data_options, add_device_options, add_output_options, fraction
 from art_bmtad.recipes.teacher_config import CACHE_ENV, KINDS, TeacherConfig
 from art_bmtad.run import add_overwrite_option
 
@@ -98,8 +97,9 @@ def _epochs(text: str) -> tuple[int, ...]:
 
 
 def _add_threat_options(group: argparse._ArgumentGroup, defaults: TeacherConfig) -> None:
-    group.add_argument("--eps", type=_number, default=defaults.eps, help="L-inf budget, [0, 1] pixels (default: 8/255)")
-    group.add_argument("--eps-step", type=_number, default=defaults.eps_step, help="PGD step, pixels (default: 2/255)")
+    group.add_argument("--eps", type=fraction, default=defaults.eps,
+                       help="L-inf budget, [0, 1] pixels (default: 8/255)")
+    group.add_argument("--eps-step", type=fraction, default=defaults.eps_step, help="PGD step, pixels (default: 2/255)")
     group.add_argument("--max-iter", type=int, default=defaults.max_iter, help="PGD steps per batch")
     group.add_argument("--beta", type=float, default=defaults.beta, help="TRADES trade-off of clean and robust loss")
 
@@ -181,9 +181,3 @@ def _check_same_teacher(out: Path, key: str) -> None:
                          "choose another --out")
 
 
-def _number(text: str) -> float | int:
-    """A count (``200``), a float (``0.1``) or a fraction (``8/255``)."""
-    try:
-        return int(text) if text.isdigit() else float(Fraction(text))
-    except (ValueError, ZeroDivisionError) as err:
-        raise argparse.ArgumentTypeError(f"not a number or fraction: {text!r}") from err

@@ -23,7 +23,6 @@ import sys
 import types
 import typing
 from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
 from typing import Any, Mapping, Sequence, Union
 
@@ -35,6 +34,7 @@ from art_bmtad.recipes.defence_options import DISTILLATION_BALANCING, PLAIN, che
 from art_bmtad.recipes.presets import list_presets, preset_values
 from art_bmtad.utils.checks import at_least, check_finite, check_threat, one_of, positive
 from art_bmtad.utils.errors import ConfigError
+from art_bmtad.utils.numbers import parse_fraction
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -337,9 +337,7 @@ def load_recipe(
     layer = read_config_file(config_file) if config_file is not None else {}
     dotted = parse_overrides(overrides)
     name = preset or dotted.get("preset") or layer.get("preset")
-    merged = deep_merge(preset_values(name) if name else {}, layer)
-    for key, value in dotted.items():
-        merged = deep_merge(merged, _nest(key, value))
+    merged = merge_dotted(deep_merge(preset_values(name) if name else {}, layer), dotted)
     if name:
         merged["preset"] = name
     recipe = recipe_from_dict(merged)
@@ -442,9 +440,15 @@ def deep_merge(base: Mapping[str, Any], layer: Mapping[str, Any]) -> dict[str, A
     return merged
 
 
-def _nest(dotted: str, value: Any) -> dict[str, Any]:
-    head, _, rest = dotted.partition(".")
-    return {head: _nest(rest, value) if rest else value}
+def merge_dotted(base: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with each dotted key of ``values`` set (``{"schedule.epochs": 3}`` sets ``base["schedule"]["epochs"]``),
+    merged as :func:`deep_merge` merges; ``base`` is not changed."""
+    merged = dict(base)
+    for dotted, value in values.items():
+        for key in reversed(dotted.split(".")):
+            value = {key: value}
+        merged = deep_merge(merged, value)
+    return merged
 
 
 # --------------------------------------------------------------------------------------------- types
@@ -514,20 +518,16 @@ def _coerce_scalar(value: Any, hint: type, key: str) -> Any:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
         if isinstance(value, str):
-            return _fraction(value, key)
+            try:
+                return parse_fraction(value)
+            except ValueError:
+                raise _type_error(key, "a number or a fraction such as 8/255", value) from None
     elif hint is str:
         if isinstance(value, str):
             return value
     elif hint is Any:
         return value
     raise _type_error(key, _describe(hint), value)
-
-
-def _fraction(text: str, key: str) -> float:
-    try:
-        return float(Fraction(text.strip()))
-    except (ValueError, ZeroDivisionError) as err:
-        raise _type_error(key, "a number or a fraction such as 8/255", text) from err
 
 
 def _describe(hint: Any) -> str:

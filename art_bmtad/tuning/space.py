@@ -6,11 +6,10 @@ changes a range (e.g. ``schedule.lr=0.01:0.3:log``), ``KEY=fixed`` keeps the rec
 """
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from art_bmtad.recipes.recipe import Recipe, deep_merge, recipe_from_dict
+from art_bmtad.recipes.recipe import Recipe, merge_dotted, recipe_from_dict
 from art_bmtad.utils.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -134,10 +133,7 @@ def apply_values(recipe: Recipe, values: Mapping[str, Any]) -> tuple[Recipe, dic
         clipped = min(max(t_init, t_min), t_max)
         if T_INIT in applied or clipped != t_init:
             applied[T_INIT] = clipped
-    merged = copy.deepcopy(recipe.to_dict())
-    for key, value in applied.items():
-        merged = deep_merge(merged, _nest(key, value))
-    return recipe_from_dict(merged), applied
+    return recipe_from_dict(merge_dotted(recipe.to_dict(), applied)), applied
 
 
 def check_space(recipe: Recipe, space: Sequence[Range]) -> None:
@@ -153,8 +149,3 @@ def check_space(recipe: Recipe, space: Sequence[Range]) -> None:
             apply_values(recipe, values)
         except ConfigError as err:
             raise ConfigError(f"--space: {err}") from err
-
-
-def _nest(dotted: str, value: Any) -> dict[str, Any]:
-    head, _, rest = dotted.partition(".")
-    return {head: _nest(rest, value) if rest else value}
