@@ -12,7 +12,7 @@ ADAPTERS := $(filter-out adapters/timm,$(patsubst %/pyproject.toml,%,$(wildcard 
 $(STAMP): pyproject.toml $(addsuffix /pyproject.toml,$(ADAPTERS))
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
-	$(PY) -m pip install -q -e '.[test,tune,onnx,autoattack]'
+	$(PY) -m pip install -q -e '.[test,tune,onnx,autoattack,tensorboard,mlflow]'
 	for adapter in $(ADAPTERS); do $(PY) -m pip install -q -e $$adapter || exit 1; done
 	touch $(STAMP)
 

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
     from art_bmtad.data.datasets import Dataset
     from art_bmtad.models.zoo import ModelZoo
+    from art_bmtad.tracking.backend import TrackerFactory
 
 hookspec = pluggy.HookspecMarker("art_bmtad")
 hookimpl = pluggy.HookimplMarker("art_bmtad")
@@ -82,4 +83,21 @@ def art_bmtad_register_zoos(register: Callable[["ModelZoo"], None]) -> None:
 
     Args:
         register: ``register(zoo)``; the first plugin to register a zoo name keeps it.
+    """
+
+
+@hookspec
+def art_bmtad_register_trackers(register: Callable[[str, "TrackerFactory"], None]) -> None:
+    """Register run trackers, the backends of ``--log`` (``train``, ``bench``, ``tune``) and of
+    :func:`art_bmtad.tracking.open_tracking`.
+
+    Call ``register(name, factory)`` once per backend. ``factory(folder, run_name)`` opens one tracked run (files,
+    if any, under the run folder ``folder``) and returns an object with ``log_params(params)`` (flat
+    ``dotted.key -> value``), ``log_metrics(metrics, step)``, ``flush()`` and ``close()``
+    (:class:`art_bmtad.tracking.backend.Tracker`). Import the backend's library inside the factory, not at module
+    level; a factory may have a ``check_available()`` attribute that raises ``ValueError`` (saying what to install)
+    when the backend cannot work, which art-bmtad calls before any training starts.
+
+    Args:
+        register: ``register(name: str, factory)``; the first plugin to register a name keeps it.
     """

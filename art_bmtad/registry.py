@@ -1,4 +1,5 @@
-"""The names that plugins register (defences, models, model zoos, datasets) and the front doors that build them.
+"""The names that plugins register (defences, models, model zoos, datasets, trackers) and the front doors that build
+them.
 
 The registry only records ``name -> factory``; building is the factory's job (as timm separates
 ``register_model`` from ``create_model``). Plugins are asked for their names through the
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
     from art.defences.trainer import Trainer
     from torch import nn
 
-KINDS = ("defences", "models", "datasets")
+KINDS = ("defences", "models", "datasets", "trackers")
 """What plugins register by ``register(name, factory)``; hook ``art_bmtad_register_<kind>`` provides each."""
 ZOOS = "zoos"
 """The kind registered by ``register(zoo)`` through ``art_bmtad_register_zoos``."""
@@ -374,6 +375,32 @@ def create_dataset(name: str, **kwargs: Any) -> Any:
         UnknownNameError: no plugin registered ``name``.
     """
     return _create("datasets", name, **kwargs)
+
+
+def list_trackers() -> list[str]:
+    """Names of all registered run trackers (``tensorboard``, ``mlflow``, plugins' own), sorted."""
+    return sorted(_collect("trackers"))
+
+
+def tracker_factory(name: str) -> Callable[..., Any]:
+    """The factory registered as tracker ``name``, without opening anything.
+
+    Raises:
+        UnknownNameError: no plugin registered ``name``; the message lists the known ones.
+    """
+    table = _collect("trackers")
+    if name not in table:
+        raise UnknownNameError(f"unknown tracker {name!r}; known trackers: {', '.join(sorted(table)) or '(none)'}")
+    return table[name].factory
+
+
+def create_tracker(name: str, folder: Path, run_name: str) -> Any:
+    """Open a run of the tracker ``name``: ``factory(folder, run_name)`` (see ``art_bmtad.tracking``).
+
+    Raises:
+        UnknownNameError: no plugin registered ``name``.
+    """
+    return tracker_factory(name)(folder, run_name)
 
 
 def list_plugins() -> list[PluginInfo]:

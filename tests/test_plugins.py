@@ -214,7 +214,7 @@ def test_third_party_plugin_is_discovered(example: dict, digits: tuple[np.ndarra
     plugin = plugins_by_name()["example"]
     assert (plugin.source.distribution, plugin.source.version) == (example["name"], example["version"])
     assert not plugin.source.builtin
-    assert plugin.registers == {"defences": ["example-fgsm"], "models": ["example-mlp"], "datasets": [], "zoos": []}
+    assert plugin.registers == {"defences": ["example-fgsm"], "models": ["example-mlp"], "datasets": [], "trackers": [], "zoos": []}
     model = create_model("example-mlp", hidden=None)  # None is dropped: the factory's default applies
     assert model[1].out_features == 32
     assert fits_one_epoch(create_defence("example-fgsm", classifier(model), **THREAT_MODEL), *digits)
@@ -315,7 +315,7 @@ SIGNATURES = [f"{spec.__name__}({', '.join(inspect.signature(spec).parameters)})
 
 
 def test_hookspecs_are_typed_and_have_docstrings() -> None:
-    assert len(HOOKSPECS) == 4
+    assert len(HOOKSPECS) == 5
     for spec in HOOKSPECS:
         assert spec.__doc__
         assert all(p.annotation is not p.empty for p in inspect.signature(spec).parameters.values())

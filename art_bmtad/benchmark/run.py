@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 from tqdm.auto import tqdm
@@ -30,6 +30,7 @@ from art_bmtad.pipeline.components import TEACHER_ATTACKS, PreparedTeachers
 from art_bmtad.pipeline.training import DISTILLATION_TEACHERS, TrainedDefence, teachers_needed, train_defence
 from art_bmtad.recipes.recipe import RECIPE_FILE, Recipe, write_recipe
 from art_bmtad.run import RunFolder, opened_by_rank_zero
+from art_bmtad.tracking import RunTracker, check_tracking, open_tracking
 from art_bmtad.utils import distributed
 from art_bmtad.utils.device import resolve_device
 
@@ -41,7 +42,7 @@ STUDENT_STEM = "student"
 
 def run_benchmark(
     recipe: Recipe, run_dir: str | Path, *, progress: bool = True, device: str | torch.device | None = None,
-    overwrite: bool = False,
+    overwrite: bool = False, log: Sequence[str] = (),
 ) -> dict[str, Any] | None:
     """Train and evaluate every defence of ``recipe`` and write the run folder.
 
@@ -64,6 +65,8 @@ def run_benchmark(
         progress: progress bars (rank 0 only).
         device: where to train and evaluate (default ``recipe.device``; under torchrun, this rank's device).
         overwrite: replace an earlier run in ``run_dir`` (as a whole, once every input has been checked).
+        log: tracking backends (``tensorboard``, ``mlflow``, ...): each defence is one tracked run, named after it,
+            with the recipe, its training history and its evaluation (:mod:`art_bmtad.tracking`).
 
     Returns:
         The results (as written to ``results.json``); ``None`` on the ranks other than 0.
@@ -72,13 +75,14 @@ def run_benchmark(
         RunFolderError: ``run_dir`` holds an earlier run (without ``overwrite``), other files, or is in use.
         OSError: ``run_dir`` cannot be created or written.
     """
+    check_tracking(log)
     folder = RunFolder(run_dir, command="art-bmtad bench", overwrite=overwrite)
     with opened_by_rank_zero(folder):
-        return _run(recipe, folder, progress=progress and distributed.is_main_process(), device=device)
+        return _run(recipe, folder, progress=progress and distributed.is_main_process(), device=device, log=log)
 
 
-def _run(recipe: Recipe, folder: RunFolder, *, progress: bool, device: str | torch.device | None
-         ) -> dict[str, Any] | None:
+def _run(recipe: Recipe, folder: RunFolder, *, progress: bool, device: str | torch.device | None,
+         log: Sequence[str]) -> dict[str, Any] | None:
     started = time.perf_counter()
     run_dir, main = folder.path, distributed.is_main_process()
     components.apply_runtime(recipe)
@@ -101,8 +105,13 @@ def _run(recipe: Recipe, folder: RunFolder, *, progress: bool, device: str | tor
                                "environment": environment(device), "teachers": [], "defences": []}
     results["teachers"] = _teacher_rows(teachers, data, recipe)
     for name in tqdm(recipe.defences, desc="defences", disable=not progress):
-        trained = trained_together.pop(name, None) or _train(name, recipe, data, teachers, device, progress)
-        entry, report = _evaluate_defence(trained, data, recipe, run_dir)
+        with open_tracking(log, run_dir, name) as tracker:
+            tracker.log_params({"defence": name, **recipe.to_dict()})
+            trained = trained_together.pop(name, None) or _train(name, recipe, data, teachers, device, progress,
+                                                                 tracker)
+            tracker.log_history(trained.history)  # what was not logged live (a defence trained under torchrun)
+            entry, report = _evaluate_defence(trained, data, recipe, run_dir)
+            tracker.log_evaluation(report, step=len(trained.history.epochs))
         entry["training_cost"] = training_cost(entry["train_seconds"], results["teachers"], teachers_needed([name]))
         entry["deployment"] = deployment_figures(entry, results["teachers"], teachers_needed([name]))
         results["defences"].append(entry)
@@ -127,9 +136,9 @@ def save_trained(trained: TrainedDefence, folder: Path, **meta: Any) -> dict[str
 
 
 def _train(name: str, recipe: Recipe, data: Dataset, teachers: PreparedTeachers, device: torch.device,
-           progress: bool) -> TrainedDefence:
+           progress: bool, tracker: RunTracker | None = None) -> TrainedDefence:
     logger.info("training %s", name)
-    return train_defence(name, recipe, data, teachers.classifiers, device=device, progress=progress)
+    return train_defence(name, recipe, data, teachers.classifiers, device=device, progress=progress, tracker=tracker)
 
 
 def _evaluate_defence(trained: TrainedDefence, data: Dataset, recipe: Recipe, run_dir: Path) -> tuple[dict, Any]:

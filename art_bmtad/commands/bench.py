@@ -6,6 +6,7 @@ from pathlib import Path
 
 from art_bmtad.commands import add_command
 from art_bmtad.commands.recipe_options import add_recipe_options, quiet_or_progress, recipe_from_args
+from art_bmtad.commands.tracking_options import add_log_option, check_log_option
 from art_bmtad.recipes.recipe import DEFAULT_DEFENCES, EXTRA_DEFENCES
 from art_bmtad.run import add_overwrite_option
 
@@ -53,6 +54,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     chosen.add_argument("--all", action="store_true",
                         help=f"every built-in defence: the defaults plus {', '.join(EXTRA_DEFENCES)}")
     add_overwrite_option(parser)
+    add_log_option(parser)
     add_recipe_options(parser)
     return parser
 
@@ -77,9 +79,10 @@ def run(args: argparse.Namespace) -> int:
     elif args.all:
         extra["defences"] = [*DEFAULT_DEFENCES, *EXTRA_DEFENCES]
     recipe = recipe_from_args(args, extra)
+    backends = check_log_option(args)
     with distributed.process_group_from_env() as context:
         results = run_benchmark(recipe, args.out, progress=progress, device=context and context.device,
-                                overwrite=args.overwrite)
+                                overwrite=args.overwrite, log=backends)
     if results is not None:  # rank 0 (or a single process); run_benchmark already wrote results.md and the plots
         print(render_markdown(results), end="")
     return 0

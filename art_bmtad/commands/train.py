@@ -10,6 +10,7 @@ from typing import Any
 
 from art_bmtad.commands import add_command
 from art_bmtad.commands.recipe_options import add_recipe_options, quiet_or_progress, recipe_from_args
+from art_bmtad.commands.tracking_options import add_log_option, check_log_option
 from art_bmtad.recipes.recipe import RECIPE_FILE, Recipe
 from art_bmtad.run import add_overwrite_option
 
@@ -53,6 +54,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                         help="the defence: a name from `art-bmtad plugins`, or plain (default: bmtard; "
                              "with --resume: the run's own)")
     add_overwrite_option(parser)
+    add_log_option(parser)
     add_recipe_options(parser)
     return parser
 
@@ -82,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
     from art_bmtad.pipeline.training import teachers_needed
     from art_bmtad.recipes.recipe import write_recipe
     from art_bmtad.run import RunFolder, opened_by_rank_zero
+    from art_bmtad.tracking import open_tracking
     from art_bmtad.trainers import training_checkpoints
     from art_bmtad.utils import distributed
     from art_bmtad.utils.device import resolve_device
@@ -94,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
     recipe = _recipe(args, run_dir)
     record = _check_same_recipe(recipe, run_dir) if resume else None
     name = recipe.defences[0]
+    backends = check_log_option(args)
     with distributed.process_group_from_env() as context:
         main = distributed.is_main_process()
         _check_distributable(name)
@@ -112,15 +116,18 @@ def run(args: argparse.Namespace) -> int:
                 folder.begin()
                 write_recipe(recipe, run_dir / RECIPE_FILE)
             checkpoint_dir = _checkpoint_dir(name, run_dir)
-            try:
-                with training_checkpoints.recording({"recipe": recipe.to_dict(), "data": digest}):
-                    trained = train_defence(name, recipe, data, teachers.classifiers, device=device,
-                                            progress=progress, checkpoint_dir=checkpoint_dir, resume=resume)
-            except KeyboardInterrupt:
-                if main and checkpoint_dir is not None:
-                    print("art-bmtad train: stopped; continue with: art-bmtad train --resume "
-                          f"{shlex.quote(str(run_dir))}", file=sys.stderr)
-                raise
+            with open_tracking(backends, run_dir, name) as tracker:  # after begin(): into the new run's folder
+                tracker.log_params({"defence": name, **recipe.to_dict()})
+                try:
+                    with training_checkpoints.recording({"recipe": recipe.to_dict(), "data": digest}):
+                        trained = train_defence(name, recipe, data, teachers.classifiers, device=device,
+                                                progress=progress, checkpoint_dir=checkpoint_dir, resume=resume,
+                                                tracker=tracker)
+                except KeyboardInterrupt:
+                    if main and checkpoint_dir is not None:
+                        print("art-bmtad train: stopped; continue with: art-bmtad train --resume "
+                              f"{shlex.quote(str(run_dir))}", file=sys.stderr)
+                    raise
             if main:
                 save_trained(trained, run_dir, recipe=recipe.to_dict())
                 print(f"{name}: student saved in {run_dir} ({trained.selection}; {trained.train_seconds:.1f} s of "

@@ -44,6 +44,7 @@ from art_bmtad.pipeline.components import CLEAN, ROBUST, build_scheduler, build_
 from art_bmtad.recipes.defence_options import PLAIN, paper_defaults_entry
 from art_bmtad.recipes.recipe import Recipe, resolve_options
 from art_bmtad.registry import create_defence
+from art_bmtad.tracking import RunTracker
 from art_bmtad.trainers.base import GAUSSIAN_START, DistillationTrainer
 from art_bmtad.trainers.history import History
 from art_bmtad.utils import distributed
@@ -191,6 +192,7 @@ def train_defence(
     checkpoint_dir: str | Path | None = None,
     resume: bool = False,
     on_epoch_end: Callable[[dict[str, Any]], None] | None = None,
+    tracker: RunTracker | None = None,
 ) -> TrainedDefence:
     """Train a fresh student (seeded: every defence starts from the same weights) with the defence ``name``.
 
@@ -205,6 +207,8 @@ def train_defence(
         resume: continue from the newest checkpoint in ``checkpoint_dir`` (distillation defences only).
         on_epoch_end: called with each epoch's summary, validation accuracies included (distillation defences
             only; see ``DistillationTrainer.on_epoch_end``).
+        tracker: logs the training history (live, epoch by epoch, for the distillation defences; at the end for
+            the others) to the run's tracking backends (:mod:`art_bmtad.tracking`).
 
     Returns:
         The trained defence.
@@ -224,6 +228,8 @@ def train_defence(
             raise ValueError(f"on_epoch_end works with the distillation defences "
                              f"({', '.join(DISTILLATION_TEACHERS)}), not with {name!r}")
         trainer.on_epoch_end = on_epoch_end
+    if tracker is not None and isinstance(trainer, DistillationTrainer):
+        tracker.follow(trainer)
     fit = _fit_distillation if isinstance(trainer, DistillationTrainer) else _fit_epochwise
     with track_peak_memory(classifier.device) as memory:
         started = time.perf_counter()
@@ -231,6 +237,8 @@ def train_defence(
                                                 checkpoint_dir=checkpoint_dir, resume=resume)
         synchronize(classifier.device)
         wall = time.perf_counter() - started
+    if tracker is not None:
+        tracker.log_history(history)
     classifier.model.eval()
     history.meta.setdefault("method", name)
     selected = int(history.meta.get("selected_epoch", len(epoch_seconds)))
