@@ -42,3 +42,28 @@ def test_the_benchmark_table_has_a_w_robust_column_naming_its_metric():
     pgd_only = render._table(results, columns[:2]).splitlines()
     assert "W-Robust (clean + PGD-20) / 2" in pgd_only[0]
     assert "| 46.5 |" in pgd_only[2 + 1]  # bmtard: (62 + 31) / 2
+
+
+def test_the_evaluation_report_states_w_robust_under_its_attack_table():
+    from art_bmtad.evaluation.report import _w_robust_line
+
+    with_autoattack = _w_robust_line({"clean": 0.6, "pgd20": 0.3, "autoattack": 0.25})
+    assert with_autoattack == "W-Robust (clean + AutoAttack) / 2: 42.50%"
+    assert _w_robust_line({"clean": 0.6, "fgsm": 0.4, "pgd20": 0.3}) == "W-Robust (clean + PGD-20) / 2: 45.00%"
+    assert _w_robust_line({"clean": 0.6, "fgsm": 0.4}) == ""  # no robust metric W-Robust can use: no line
+
+
+def test_the_tuning_trials_table_has_the_validation_w_robust():
+    optuna = pytest.importorskip("optuna")
+    from types import SimpleNamespace
+
+    from art_bmtad.tuning.report import _rows
+
+    study = optuna.create_study()
+    study.add_trial(optuna.trial.create_trial(value=0.45, params={}, distributions={},
+                                              user_attrs={"val_clean_acc": 0.6, "val_pgd_acc": 0.3, "values": {}}))
+    objective = SimpleNamespace(score=lambda clean, robust: 0.7 * clean + 0.3 * robust)
+    settings = SimpleNamespace(space=[], objective=objective)
+    row = _rows(study, settings)[0]
+    assert row["val_w_robust"] == pytest.approx(0.45)  # (60 + 30) / 2, whatever the objective's weights
+    assert row["score"] == pytest.approx(0.51)

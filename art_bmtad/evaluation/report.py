@@ -11,6 +11,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from art_bmtad.evaluation.settings import AttackSettings, ThreatModel, format_eps
+from art_bmtad.evaluation.weighted_robust import robust_metric, w_robust, w_robust_label
 
 
 @dataclass
@@ -218,6 +219,7 @@ class RobustnessReport:
             _banner(self.failed_checks),
             self._summary_line(),
             _attack_table(list(self.results.values()), self.worst_case),
+            _w_robust_line({name: result.accuracy for name, result in self.results.items()}),
             _class_table(self.per_class, self.worst_class),
             _checks_table(self.sanity_checks),
             "\n".join(["## Notes", *(f"- {note}" for note in self.notes)]) if self.notes else "",
@@ -261,6 +263,14 @@ def _attack_table(results: list[AttackResult], worst_case: AttackResult) -> str:
         lines.extend(_attack_row(f"&nbsp;&nbsp;- {sub.label}", sub) for sub in result.sub_attacks)
     lines.append(_attack_row("**Worst case**", worst_case))
     return "\n".join(lines)
+
+
+def _w_robust_line(accuracy: dict[str, float]) -> str:
+    """``W-Robust (clean + AutoAttack) / 2: 42.50%``, the paper's headline metric, when clean and a robust metric
+    were run."""
+    metric = robust_metric(accuracy)
+    value = w_robust(accuracy, metric)
+    return "" if value is None else f"{w_robust_label(metric)}: {value:.2%}"
 
 
 def _attack_row(label: str, result: AttackResult) -> str:

@@ -5,7 +5,7 @@ of each setting.
   take it; its data is the whole training pool, not the pilot). A pareto study picks, from its front, the trial
   with the best weighted score, and also writes every front trial as ``pareto/trial_<n>.yaml``.
 * ``trials.csv`` and ``trials.md``: one row per trial (state, drawn values, validation clean and PGD accuracy of
-  the kept epoch, or of the epoch where it was pruned).
+  the kept epoch, or of the epoch where it was pruned, and their mean, the paper's W-Robust with PGD).
 * ``pareto.png``: validation clean against PGD accuracy of every trial, the Pareto front joined.
 * ``importance.png``: Optuna's fANOVA importance of each searched key for the weighted score; from a few trials it
   is a rough indication, which ``trials.md`` says.
@@ -86,6 +86,7 @@ def _rows(study: "optuna.Study", settings: TuneSettings) -> list[dict[str, Any]]
         row.update({short_name(r.key): attrs.get("values", {}).get(r.key) for r in settings.space})
         clean, robust = attrs.get("val_clean_acc"), attrs.get("val_pgd_acc")
         row.update(val_clean=clean, val_pgd=robust,
+                   val_w_robust=None if clean is None or robust is None else (clean + robust) / 2,
                    score=None if clean is None else settings.objective.score(clean, robust),
                    epoch=attrs.get("epoch"), seconds=attrs.get("seconds"), note=attrs.get(ERROR_ATTR, ""))
         rows.append(row)
