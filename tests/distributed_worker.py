@@ -22,7 +22,8 @@ import torch
 from art.attacks.evasion import ProjectedGradientDescentPyTorch
 from sklearn.datasets import load_digits
 
-from art_bmtad import AdversarialTrainerBMTARDPyTorch, distributed
+from art_bmtad import AdversarialTrainerBMTARDPyTorch
+from art_bmtad.utils import distributed
 from tests.conftest import TinyConvNet, make_classifier
 
 N_TRAIN, BATCH, EPOCHS = 128, 32, 2
