@@ -168,6 +168,22 @@ def test_bench_with_log_records_each_defences_evaluation(tmp_path):
     assert history_of(client, tracked, "epoch/val_clean_acc")[0] == [1]  # epoch-wise defences: logged at the end
 
 
+def test_tune_with_log_tracks_each_trial(tmp_path):
+    pytest.importorskip("optuna", reason="art-bmtad tune needs the 'tune' extra")
+    from tests.test_tune import tiny_args
+
+    run = tmp_path / "study"
+    assert cli.main(["--quiet", "tune", *tiny_args(tmp_path / "cache"), "--pruner", "none", "--trials", "2",
+                     "--log", "tensorboard", "--out", str(run)]) == 0
+    for number in (0, 1):
+        board = events(run / "tensorboard" / f"trial-{number}")
+        assert scalars(board, "train/loss")[0][0] == 1 and scalars(board, "epoch/val_pgd_acc")[0] == [1, 2]
+        (step,), (score,) = scalars(board, "trial/score")
+        assert 0 <= score <= 1 and step in (1, 2)
+        params = board.Tensors("params/text_summary")[0].tensor_proto.string_val[0].decode()
+        assert f"| trial | {number} |" in params and "| balancing.temperature_lr |" in params
+
+
 def test_unknown_or_missing_backends_stop_before_any_work(tmp_path, monkeypatch, capsys):
     run = tmp_path / "run"
     assert cli.main(["train", *TINY_TRAIN, "--log", "wandb", "--out", str(run)]) == 2

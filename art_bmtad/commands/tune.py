@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from art_bmtad.commands import add_command
 from art_bmtad.commands.recipe_options import (FLAGS, SHORTCUTS, add_recipe_options, count_or_fraction,
                                                quiet_or_progress, recipe_from_args)
+from art_bmtad.commands.tracking_options import add_log_option, check_log_option
 from art_bmtad.recipes.recipe import RECIPE_FILE
 
 if TYPE_CHECKING:
@@ -33,12 +34,19 @@ PGD accuracy) and importance.png (fANOVA importance of each setting; rough from 
 printed per trial. A killed study continues with --resume RUN_DIR (finished trials are kept, an interrupted
 one runs again); a second process works on the same study with --join RUN_DIR.
 
+--storage URL keeps the study in any database Optuna takes instead of study.db (sqlite:////shared/study.db,
+postgresql://user:password@host/db with psycopg2 installed, mysql+pymysql://...), so processes on many machines
+work on one study: start each with the same options and its own --out. The study remembers its settings and
+refuses a process whose settings differ (device, threads and file locations may). tune.json keeps the URL with
+its password masked: --resume and --join then take --storage again.
+
 Examples:
   art-bmtad tune --preset smoke --trials 6 --out runs/tune
   art-bmtad train --config runs/tune/{RECIPE_FILE} --out runs/tuned
   art-bmtad tune --resume runs/tune --trials 10
   art-bmtad tune --preset smoke --objective pareto --trials 12 --out runs/pareto
-  art-bmtad tune --preset smoke --space schedule.lr=0.01:0.3:log --space balancing.t_init=fixed --out runs/t2"""
+  art-bmtad tune --preset smoke --space schedule.lr=0.01:0.3:log --space balancing.t_init=fixed --out runs/t2
+  art-bmtad tune --preset smoke --trials 40 --storage postgresql://user:password@db-host/tune --out runs/tune-a"""
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -71,6 +79,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                        help="median (default), threshold (with --prune-below) or none")
     study.add_argument("--prune-below", type=float, metavar="X",
                        help="with --pruner threshold: stop a trial whose score after an epoch is below X")
+    study.add_argument("--storage", metavar="URL",
+                       help="the study's Optuna storage, a database URL such as postgresql://user:password@host/db "
+                            "(default: sqlite:///RUN_DIR/study.db); processes on many machines share a study this way")
+    add_log_option(parser)
     add_recipe_options(parser)
     return parser
 
@@ -89,17 +101,21 @@ def run(args: argparse.Namespace) -> int:
         FileNotFoundError: --resume/--join of a folder without a study.
     """
     from art_bmtad.run import RunFolder, RunFolderBusy
-    from art_bmtad.tuning import (SETTINGS_FILE, TuneSettings, best_trial, load_tuning_data, run_study, write_report,
-                                  write_trials_table)
+    from art_bmtad.tuning import (SETTINGS_FILE, TuneSettings, best_trial, load_tuning_data, open_study, run_study,
+                                  write_report, write_trials_table)
 
     if importlib.util.find_spec("optuna") is None:
         raise ValueError("tune needs Optuna: pip install 'art-bmtad[tune]' (or pip install optuna)")
+    from art_bmtad.tuning.storage import resumed_storage
+
+    backends = check_log_option(args)
     progress = quiet_or_progress(args)
     started = time.perf_counter()
     existing = args.resume or args.join
     if existing is not None:
         _check_no_new_settings(args)
         settings = TuneSettings.read(existing)
+        settings.storage = resumed_storage(settings.storage, args.storage, existing)
         if args.trials is not None:
             settings.n_trials = args.trials
     else:
@@ -113,16 +129,18 @@ def run(args: argparse.Namespace) -> int:
     try:
         data = load_tuning_data(settings.recipe, settings.pilot_size)  # checks the pilot size
         if args.join is not None:
-            study = run_study(settings, run_dir, progress=progress, data=data)
+            study = run_study(settings, run_dir, progress=progress, data=data, trackers=backends)
             try:
                 folder = RunFolder(run_dir, command="art-bmtad tune --join", resume=True, marker=SETTINGS_FILE).open()
             except RunFolderBusy:
                 print(f"tune: trials added to {run_dir}; the process holding it writes the outputs")
                 return 0
+        if settings.storage is not None and args.join is None:
+            open_study(settings, run_dir)  # a shared study: refused here, before any output, if its settings differ
         folder.begin()
         folder.write_text(SETTINGS_FILE, _json(settings.to_dict()))
         if args.join is None:
-            study = run_study(settings, run_dir, progress=progress, data=data,
+            study = run_study(settings, run_dir, progress=progress, data=data, trackers=backends,
                               after_trial=lambda study: write_trials_table(study, settings, run_dir))
         write_report(study, settings, run_dir)
     finally:
@@ -146,7 +164,7 @@ def _new_settings(args: argparse.Namespace) -> "TuneSettings":
     objective = Objective(args.objective or "weighted", 0.5 if args.clean_weight is None else args.clean_weight)
     return TuneSettings(recipe, defence, parse_space(args.space, defence), objective,
                         0.5 if args.pilot is None else args.pilot, 20 if args.trials is None else args.trials,
-                        args.pruner or "median", args.prune_below)
+                        args.pruner or "median", args.prune_below, args.storage)
 
 
 def _check_no_new_settings(args: argparse.Namespace) -> None:

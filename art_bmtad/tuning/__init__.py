@@ -12,14 +12,16 @@
 Trials are scored on the validation split; the study's data (:class:`TuningData`) has no test split.
 
 Modules: :mod:`~.space` (searched keys and ranges), :mod:`~.data` (pilot and validation splits),
-:mod:`~.objective`, :mod:`~.study` (the Optuna study in SQLite), :mod:`~.trials` (scored trials, the best one),
+:mod:`~.objective`, :mod:`~.study` (the Optuna study), :mod:`~.storage` (where it lives: SQLite in the run folder, or
+any database), :mod:`~.trials` (scored trials, the best one),
 :mod:`~.report` (what the run folder gets).
 """
 from art_bmtad.tuning.data import TuningData, load_tuning_data
 from art_bmtad.tuning.objective import PARETO, WEIGHTED, Objective
 from art_bmtad.tuning.report import best_recipe, write_report, write_trials_table
 from art_bmtad.tuning.space import DEFAULT_SPACE, Range, parse_space
-from art_bmtad.tuning.study import SETTINGS_FILE, STUDY_FILE, TuneSettings, open_study, run_study, storage_url
+from art_bmtad.tuning.storage import STUDY_FILE, storage_url
+from art_bmtad.tuning.study import SETTINGS_FILE, TuneSettings, open_study, run_study
 from art_bmtad.tuning.trials import best_trial
 
 __all__ = ["DEFAULT_SPACE", "PARETO", "SETTINGS_FILE", "STUDY_FILE", "WEIGHTED", "Objective", "Range",

@@ -17,13 +17,14 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from art_bmtad.recipes.recipe import Recipe, recipe_from_dict
 from art_bmtad.tuning.data import TuningData, load_tuning_data
 from art_bmtad.tuning.objective import Objective
 from art_bmtad.tuning.space import (DEFAULT_SPACE, Range, apply_values, check_space, parse_range, parse_space,
                                     suggest)
+from art_bmtad.tuning.storage import check_same_study, check_storage, shown, study_storage
 from art_bmtad.tuning.trials import best_trial, short_name
 from art_bmtad.utils.errors import ConfigError
 from art_bmtad.utils.json_documents import read_json_document
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
 
     from art_bmtad.pipeline.components import PreparedTeachers
 
-STUDY_FILE = "study.db"
 SETTINGS_FILE = "tune.json"
 SETTINGS_FORMAT = "art-bmtad-tune/1"
 STUDY_NAME = "art-bmtad-tune"
@@ -59,6 +59,8 @@ class TuneSettings:
             (prune a trial whose objective after an epoch is below ``prune_below``) or ``none``; pareto studies
             are never pruned.
         prune_below: the threshold of ``pruner="threshold"``.
+        storage: the study's Optuna storage URL (see :mod:`~art_bmtad.tuning.storage`); ``None``: the SQLite file
+            in the run folder.
     """
 
     recipe: Recipe
@@ -69,6 +71,7 @@ class TuneSettings:
     n_trials: int = 20
     pruner: str = "median"
     prune_below: float | None = None
+    storage: str | None = None
 
     def check(self) -> None:
         """Check the settings before any work.
@@ -87,13 +90,14 @@ class TuneSettings:
                               "split; set it to robust, clean or sum")
         parse_space([], self.defence)  # a distillation defence
         check_space(self.recipe, self.space)
+        check_storage(self.storage)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON document of ``tune.json``."""
         return {"format": SETTINGS_FORMAT, "defence": self.defence, "space": [r.to_text() for r in self.space],
                 "objective": {"kind": self.objective.kind, "clean_weight": self.objective.clean_weight},
                 "pilot_size": self.pilot_size, "n_trials": self.n_trials, "pruner": self.pruner,
-                "prune_below": self.prune_below, "recipe": self.recipe.to_dict()}
+                "prune_below": self.prune_below, "storage": shown(self.storage), "recipe": self.recipe.to_dict()}
 
     @classmethod
     def read(cls, folder: Path) -> "TuneSettings":
@@ -108,18 +112,13 @@ class TuneSettings:
         space = tuple(parse_range(item) for item in document["space"])
         return cls(recipe_from_dict(document["recipe"]), document["defence"], space,
                    Objective(**document["objective"]), document["pilot_size"], document["n_trials"],
-                   document["pruner"], document["prune_below"])
-
-
-def storage_url(folder: Path) -> str:
-    """Optuna's SQLite storage URL of the study in ``folder``."""
-    return f"sqlite:///{(Path(folder) / STUDY_FILE).resolve()}"
+                   document["pruner"], document["prune_below"], document.get("storage"))
 
 
 def open_study(
     settings: TuneSettings, folder: Path, *, pruner: "optuna.pruners.BasePruner | None" = None
 ) -> "optuna.Study":
-    """Create the study in ``folder``'s SQLite file, or load the one there.
+    """Create the study in its storage (``settings.storage``, else ``folder``'s SQLite file), or load the one there.
 
     Args:
         settings: the study's settings.
@@ -129,17 +128,19 @@ def open_study(
     Returns:
         The study, with a sampler seeded from the recipe's seed and the trials already stored (so a resumed
         study draws new points rather than repeating the first ones).
+
+    Raises:
+        ConfigError: the storage's study was created with other settings (the keys are named).
     """
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        storage = optuna.storages.RDBStorage(storage_url(folder), heartbeat_interval=HEARTBEAT_S,
+        storage = optuna.storages.RDBStorage(study_storage(settings.storage, folder), heartbeat_interval=HEARTBEAT_S,
                                              grace_period=3 * HEARTBEAT_S)
-    stored = len(storage.get_all_studies())
     existing = 0
-    if stored:
+    if STUDY_NAME in {study.study_name for study in storage.get_all_studies()}:
         existing = len(optuna.load_study(study_name=STUDY_NAME, storage=storage).trials)
     seed = settings.recipe.seed + existing
     n = max(settings.n_trials, 1)
@@ -148,9 +149,11 @@ def open_study(
             seed=seed, population_size=max(4, min(50, n // 4)))
     else:
         sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=max(2, min(10, n // 3)))
-    return optuna.create_study(storage=storage, study_name=STUDY_NAME, sampler=sampler,
-                               pruner=pruner or _pruner(settings), directions=settings.objective.directions,
-                               load_if_exists=True)
+    study = optuna.create_study(storage=storage, study_name=STUDY_NAME, sampler=sampler,
+                                pruner=pruner or _pruner(settings), directions=settings.objective.directions,
+                                load_if_exists=True)
+    check_same_study(study, settings.to_dict())
+    return study
 
 
 def _pruner(settings: TuneSettings) -> "optuna.pruners.BasePruner":
@@ -182,6 +185,7 @@ def run_study(
     log: Callable[[str], None] = print,
     after_trial: Callable[["optuna.Study"], None] | None = None,
     data: TuningData | None = None,
+    trackers: Sequence[str] = (),
 ) -> "optuna.Study":
     """Run trials until the study in ``folder`` holds ``settings.n_trials`` finished ones.
 
@@ -189,13 +193,15 @@ def run_study(
 
     Args:
         settings: the study's settings (checked here, before the data is loaded).
-        folder: the run folder (it exists; the study is ``folder/study.db``).
+        folder: the run folder (it exists; the study is in ``settings.storage``, else ``folder/study.db``).
         device: where to train (default: the recipe's).
         progress: progress bars while teachers are trained (trials train quietly: one line each).
         pruner: overrides the pruner of ``settings``.
         log: receives one progress line per trial.
         after_trial: called with the study after each trial of this process (e.g. to rewrite the trials table).
         data: the study's data when already loaded (default: :func:`load_tuning_data`).
+        trackers: tracking backends (``tensorboard``, ``mlflow``, ...): each trial of this process is one tracked run,
+            ``trial-<number>``, with its recipe, training history and scores (:mod:`art_bmtad.tracking`).
 
     Returns:
         The study.
@@ -215,7 +221,7 @@ def run_study(
     device = device or resolve_device(recipe.device)
     teachers = prepare_teachers(recipe, data.teacher_dataset(), teachers_needed([settings.defence]),
                                 device=device, progress=progress)
-    objective = _TrialObjective(settings, data, teachers, device)
+    objective = _TrialObjective(settings, data, teachers, device, folder, trackers)
     study.set_user_attr("data", {"pilot": len(data.pilot), "train": len(data.x_train), "val": len(data.x_val)})
     log(f"tune: {settings.defence} on a pilot of {len(data.pilot)} of {len(data.x_train)} training images, "
         f"scored on {len(data.x_val)} validation images; {settings.objective.describe()}")
@@ -234,14 +240,17 @@ class _TrialObjective:
     """One trial: draw the values, train on the pilot subset, report every epoch, return the kept epoch's
     scores."""
 
-    def __init__(self, settings: TuneSettings, data: TuningData, teachers: "PreparedTeachers", device: Any) -> None:
+    def __init__(self, settings: TuneSettings, data: TuningData, teachers: "PreparedTeachers", device: Any,
+                 folder: Path, trackers: Sequence[str]) -> None:
         self.settings, self.teachers, self.device = settings, teachers, device
+        self.folder, self.trackers = folder, trackers
         self.pilot = data.pilot_dataset()
 
     def __call__(self, trial: "optuna.Trial") -> tuple[float, ...]:
         import optuna
 
         from art_bmtad.pipeline.training import train_defence
+        from art_bmtad.tracking import open_tracking
 
         settings, objective = self.settings, self.settings.objective
         recipe, values = apply_values(settings.recipe, suggest(trial, settings.space))
@@ -257,15 +266,19 @@ class _TrialObjective:
                 _record(trial, clean, robust, epoch["epoch"], time.perf_counter() - started)
                 raise optuna.TrialPruned(f"pruned after epoch {epoch['epoch']}")
 
-        try:
-            trained = train_defence(settings.defence, recipe, self.pilot, self.teachers.classifiers,
-                                    device=self.device, progress=False, on_epoch_end=on_epoch_end)
-        except FloatingPointError as err:
-            trial.set_user_attr(ERROR_ATTR, str(err))
-            trial.set_user_attr("seconds", time.perf_counter() - started)
-            raise
-        epoch = trained.history.epochs[trained.selected_epoch - 1]
-        clean, robust = epoch["val_clean_acc"], epoch["val_pgd_acc"]
+        with open_tracking(self.trackers, self.folder, f"trial-{trial.number}") as tracker:
+            tracker.log_params({"trial": trial.number, **recipe.to_dict()})
+            try:
+                trained = train_defence(settings.defence, recipe, self.pilot, self.teachers.classifiers,
+                                        device=self.device, progress=False, on_epoch_end=on_epoch_end, tracker=tracker)
+            except FloatingPointError as err:
+                trial.set_user_attr(ERROR_ATTR, str(err))
+                trial.set_user_attr("seconds", time.perf_counter() - started)
+                raise
+            epoch = trained.history.epochs[trained.selected_epoch - 1]
+            clean, robust = epoch["val_clean_acc"], epoch["val_pgd_acc"]
+            tracker.log_metrics({"trial/val_clean_acc": clean, "trial/val_pgd_acc": robust,
+                                 "trial/score": objective.score(clean, robust)}, trained.selected_epoch)
         _record(trial, clean, robust, trained.selected_epoch, time.perf_counter() - started)
         return objective.values(clean, robust)
 
