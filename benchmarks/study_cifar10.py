@@ -94,6 +94,8 @@ ROWS = (
 )
 """The study's rows; the Madry row is also the baseline of the strength check."""
 BASELINE = "madry"
+SEED_STYLES = ("-", "--", ":", "-.")
+"""Line style of each seed in ``balance.png`` (the colour is the teacher's)."""
 BALANCED = ("bmtard", "bmtard-ebb-only", "bmtard-nlb-only", "mtard")
 """Rows whose histories have temperatures and loss weights to plot."""
 
@@ -431,8 +433,9 @@ def render(results: dict[str, Any]) -> str:
         cells = [_cell(row["summary"][metric]) for metric in METRICS]
         lines.append(f"| {row['label']} | " + " | ".join(cells) + f" | {len(row['per_seed'])} | "
                      f"{_balance_cell(row['balance'])} |")
-    lines += ["", "The binomial standard error of one accuracy near 40% on 1,000 images is about 1.5 points: seed "
-              "spreads of that size are test-sample noise."]
+    n = s["n_examples"]
+    lines += ["", f"The binomial standard error of one accuracy near 40% on {n:,} images is about "
+              f"{100 * math.sqrt(0.24 / n):.1f} points: seed spreads of that size are test-sample noise."]
     return "\n".join(lines) + "\n"
 
 
@@ -450,14 +453,15 @@ def plot_balance(study: Study, path: Path) -> Path | None:
         return None
     figure, axes = plt.subplots(2, len(rows), figsize=(3.2 * len(rows), 5.4), dpi=100, sharex=True, squeeze=False)
     for column, row in enumerate(rows):
-        for seed in study.seeds:
+        for index, seed in enumerate(study.seeds):
             history_path = histories[(row.key, seed)]
             if not history_path.is_file():
                 continue
             steps = json.loads(history_path.read_text())["steps"]
             for line, prefix in enumerate(("temperature/", "weight/")):
-                for key in sorted(k for k in steps if k.startswith(prefix)):
+                for teacher, key in enumerate(sorted(k for k in steps if k.startswith(prefix))):
                     axes[line][column].plot(range(1, len(steps[key]) + 1), steps[key], linewidth=0.9,
+                                            color=f"C{teacher}", linestyle=SEED_STYLES[index % len(SEED_STYLES)],
                                             label=f"{key.removeprefix(prefix)}, seed {seed}")
         axes[0][column].set_title(row.label, fontsize=8)
         for line, name in enumerate(("temperature", "loss weight")):
