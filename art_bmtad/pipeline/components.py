@@ -90,6 +90,7 @@ def build_student(recipe: Recipe, data: Dataset, device: str | torch.device | No
         momentum=schedule.momentum,
         weight_decay=schedule.weight_decay,
         device=device or recipe.device,
+        channels_last=recipe.channels_last,
         **student.model_kwargs,
     )
 

@@ -271,6 +271,7 @@ def _distillation_options(
     options.update(
         augment=random_crop_flip if recipe.schedule.augment else None,
         amp=recipe.amp,
+        channels_last=recipe.channels_last,
         select_by=recipe.schedule.select_by,
         verbose=progress,
     )

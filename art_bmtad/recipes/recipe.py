@@ -276,7 +276,9 @@ class Recipe:
         seed: seed of the data split, of every initialisation and of the attacks.
         device: ``auto``, ``cpu`` or ``cuda``.
         threads: ``torch.set_num_threads`` for the run; ``null``: PyTorch's default.
-        amp: bf16 autocast in the distillation defences.
+        amp: bf16 autocast in the distillation defences (ART's trainers train in fp32 whatever this says).
+        channels_last: the channels-last memory format for the student of every defence and the distillation
+            defences' batches (on a CPU some layers, e.g. average pooling, are much faster in it).
         data: see :class:`DataConfig`.
         student: see :class:`StudentConfig`.
         teachers: see :class:`TeachersConfig`.
@@ -295,6 +297,7 @@ class Recipe:
     device: str = "auto"
     threads: int | None = None
     amp: bool = False
+    channels_last: bool = False
     data: DataConfig = field(default_factory=DataConfig)
     student: StudentConfig = field(default_factory=StudentConfig)
     teachers: TeachersConfig = field(default_factory=TeachersConfig)

@@ -1,0 +1,98 @@
+"""Does bf16 autocast change what training reaches? The same students trained in fp32 and with bf16 autocast, at
+equal steps, evaluated the same way in fp32.
+
+    python benchmarks/bf16_check.py                                   # smoke preset (digits), B-MTARD, 3 seeds
+    python benchmarks/bf16_check.py --seeds 0,1,2,3,4 --defences bmtard,rslad
+    python benchmarks/bf16_check.py --preset cifar10-cpu --data-path cifar10.npz --seeds 0,1
+
+For each defence and seed, two students start from the same weights, the same data order and the same recipe;
+only ``amp`` differs (bf16 autocast in the attack and the training forwards of the distillation defences). Both
+are evaluated in fp32 (clean and PGD-20; the attacks of the evaluation never use autocast). The verdict compares
+the mean paired difference (bf16 - fp32) with its noise: the standard error of the paired differences over seeds,
+and at least the binomial standard error of one accuracy on the evaluated images. "within noise" means
+``|mean difference| <= 2 x that noise``; a difference beyond it is reported as such, with its size.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+from pathlib import Path
+from typing import Any, Sequence
+
+METRICS = ("clean", "pgd20")
+
+
+def verdict(fp32: list[float], bf16: list[float], n_examples: int) -> dict[str, Any]:
+    """The mean paired difference (bf16 - fp32) of one metric, its noise and whether it lies within 2x the noise.
+
+    Args:
+        fp32: the metric per seed, fp32 training.
+        bf16: the same seeds, bf16 training.
+        n_examples: evaluated images (for the binomial floor of the noise).
+    """
+    differences = [b - f for f, b in zip(fp32, bf16)]
+    mean = statistics.fmean(differences)
+    paired = statistics.stdev(differences) / math.sqrt(len(differences)) if len(differences) > 1 else 0.0
+    p = statistics.fmean(fp32)
+    binomial = math.sqrt(max(p * (1 - p), 1e-12) / n_examples)
+    noise = max(paired, binomial)
+    return {"fp32_mean": p, "bf16_mean": statistics.fmean(bf16), "mean_difference": mean, "noise": noise,
+            "within_noise": abs(mean) <= 2 * noise}
+
+
+def train_and_evaluate(defence: str, seed: int, amp: bool, args: argparse.Namespace) -> dict[str, float]:
+    """Train one student (``amp`` on or off) and evaluate it in fp32: clean and PGD-20 accuracy."""
+    from art_bmtad.benchmark import train_defence
+    from art_bmtad.pipeline.components import apply_runtime, evaluate, load_data, prepare_teachers
+    from art_bmtad.pipeline.training import teachers_needed
+    from art_bmtad.recipes.recipe import load_recipe
+
+    overrides = [f"seed={seed}", f"amp={str(amp).lower()}", f"defences=[{defence}]", *args.set]
+    if args.data_path:
+        overrides.append(f"data.path={args.data_path}")
+    recipe = load_recipe(args.preset, overrides=overrides)
+    apply_runtime(recipe)
+    data = load_data(recipe)
+    teachers = prepare_teachers(recipe, data, teachers_needed([defence]), progress=False)
+    trained = train_defence(defence, recipe, data, teachers.classifiers, progress=False)
+    report = evaluate(trained.classifier, data, recipe, attacks=list(METRICS))
+    steps = len(next(iter(trained.history.steps.values()), []))
+    return {**{metric: report.results[metric].accuracy for metric in METRICS}, "steps": steps,
+            "n_examples": report.n_examples}
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", default="smoke", help="the recipe to train with (default: %(default)s)")
+    parser.add_argument("--data-path", help="the dataset file of a CIFAR preset")
+    parser.add_argument("--defences", default="bmtard", help="comma-separated distillation defences")
+    parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default: %(default)s)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="recipe override, e.g. schedule.epochs=3 (repeatable)")
+    parser.add_argument("--out", type=Path, help="write the per-seed figures and verdicts as JSON here")
+    args = parser.parse_args(argv)
+    seeds = [int(seed) for seed in args.seeds.split(",")]
+    results: dict[str, Any] = {}
+    for defence in args.defences.split(","):
+        runs = {amp: [train_and_evaluate(defence, seed, amp, args) for seed in seeds] for amp in (False, True)}
+        if [r["steps"] for r in runs[False]] != [r["steps"] for r in runs[True]]:
+            raise SystemExit(f"{defence}: fp32 and bf16 runs trained different numbers of steps")
+        n = runs[False][0]["n_examples"]
+        verdicts = {metric: verdict([r[metric] for r in runs[False]], [r[metric] for r in runs[True]], n)
+                    for metric in METRICS}
+        results[defence] = {"seeds": seeds, "fp32": runs[False], "bf16": runs[True], "verdicts": verdicts}
+        print(f"\n{defence}: {len(seeds)} seeds, {runs[False][0]['steps']} steps each, {n} test images, fp32 "
+              "evaluation")
+        print(f"{'metric':<8}{'fp32':>8}{'bf16':>8}{'diff':>8}{'noise':>8}  verdict")
+        for metric, v in verdicts.items():
+            print(f"{metric:<8}{100 * v['fp32_mean']:>8.1f}{100 * v['bf16_mean']:>8.1f}"
+                  f"{100 * v['mean_difference']:>+8.1f}{100 * v['noise']:>8.1f}  "
+                  f"{'within noise' if v['within_noise'] else 'BEYOND noise'}")
+    if args.out:
+        args.out.write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
