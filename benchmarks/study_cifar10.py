@@ -43,8 +43,8 @@ Sizing (the defaults), and why:
   bf16 autocast + channels-last; a B-MTARD step is about 13 such passes (10 attack, 2 training, 2 teacher
   forwards of about a third each), at batch 32 about a quarter of that: about 0.55 s (fp32) or 0.35 s (bf16) per
   step, 6-10 min per student. 14 students (7 rows x 2 seeds): 85-140 min; teachers about 20 min; 16 evaluations
-  at 1-3 min. bf16 (``--amp``) is what brings the study near 150 minutes; ``--plan`` prints the steps and the
-  commands, and each stage's wall time is written to ``timings.json``.
+  at 1-3 min. bf16 (``--amp``, with ``--channels-last``) is what brings the study near 150 minutes; ``--plan``
+  prints the steps and the commands, and each stage's wall time is written to ``timings.json``.
 
 Data: ``--data`` (or ``$DATA``): a CIFAR-10 ``.npz`` (``x_train``, ``y_train``, ``x_test``, ``y_test``) or the folder
 of torchvision's CIFAR-10 layout; there is no default path. ``--tiny`` runs every stage at a toy size (a dry run of
@@ -167,6 +167,7 @@ class Study:
     model: str = "resnet10t"
     teacher_model: str = "resnet10t"
     amp: bool = False
+    channels_last: bool = False
     threads: int | None = None
     executable: tuple[str, ...] = (sys.executable, "-m", "art_bmtad")
     timings: dict[str, float] = field(default_factory=dict)
@@ -208,7 +209,8 @@ class Study:
         s = self.sizing
         overrides = [f"schedule.milestones=[{','.join(map(str, s.milestones))}]", "schedule.lr=0.1",
                      "schedule.weight_decay=5e-4", f"balancing.kl_scale={s.kl_scale}", "schedule.select_by=robust",
-                     f"amp={'true' if self.amp else 'false'}", *row.overrides]
+                     f"amp={'true' if self.amp else 'false'}",
+                     f"channels_last={'true' if self.channels_last else 'false'}", *row.overrides]
         return [*self.executable, "train", "--defence", row.defence, *self.data_options(), "--model", self.model,
                 "--epochs", str(s.epochs), "--batch-size", str(s.batch_size), "--seed", str(seed),
                 "--robust-teacher", str(self.teacher_file("robust")),
@@ -385,6 +387,7 @@ def collect(study: Study) -> dict[str, Any]:
     return {"sizing": dataclasses.asdict(study.sizing), "steps": study.sizing.steps,
             "rate_weighted_steps": study.sizing.rate_weighted_steps, "seeds": list(study.seeds),
             "model": study.model, "teacher_model": study.teacher_model, "amp": study.amp,
+            "channels_last": study.channels_last,
             "teachers": teachers, "rows": rows, "strength": strength}
 
 
@@ -407,7 +410,8 @@ def render(results: dict[str, Any]) -> str:
         f"{s['milestones'] or 'none'}: {results['steps']} SGD steps (rate-weighted "
         f"{results['rate_weighted_steps']:.0f}; "
         f"eta_tau x steps = {ETA_TAU * results['rate_weighted_steps']:.2f}); kl_scale {s['kl_scale']} for the "
-        f"distillation rows; bf16 autocast {'on' if results['amp'] else 'off'} (distillation rows only)",
+        f"distillation rows; bf16 autocast {'on' if results['amp'] else 'off'} (distillation rows only), "
+        f"channels-last {'on' if results.get('channels_last') else 'off'}",
         f"- Teachers: `{results['teacher_model']}`, robust: Madry {s['robust_teacher_epochs']} epochs, clean: "
         f"{s['clean_teacher_epochs']} epochs with crop + flip; batch {s['teacher_batch_size']}",
         f"- Evaluation: the first {s['n_examples']} CIFAR-10 test images, Linf eps 8/255: clean, PGD-20, reference "
@@ -562,6 +566,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="reference AutoAttack budget: standard or N APGD steps (default: 25)")
     parser.add_argument("--amp", action=argparse.BooleanOptionalAction, default=False,
                         help="bf16 autocast in the distillation rows (default: off)")
+    parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=False,
+                        help="the channels-last memory format for every student (default: off)")
     parser.add_argument("--threads", type=int, help="CPU threads of every stage (default: the physical cores)")
     parser.add_argument("--tiny", action="store_true", help="every stage at a toy size: a dry run, not a result")
     parser.add_argument("--plan", action="store_true", help="print the sizing and the commands, run nothing")
@@ -590,7 +596,8 @@ def make_study(args: argparse.Namespace) -> Study:
     executable = tuple(shlex.split(os.environ["ART_BMTAD"])) if os.environ.get("ART_BMTAD") else Study.executable
     return Study(out=args.out, data=args.data.resolve(), sizing=sizing, seeds=seeds,
                  rows=tuple(known[key] for key in args.rows.split(",")), model=args.model,
-                 teacher_model=args.teacher_model, amp=args.amp, threads=args.threads, executable=executable)
+                 teacher_model=args.teacher_model, amp=args.amp, channels_last=args.channels_last,
+                 threads=args.threads, executable=executable)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
