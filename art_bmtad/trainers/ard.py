@@ -53,10 +53,15 @@ class AdversarialTrainerARDPyTorch(DistillationTrainer):
         view = gradient_view(self._classifier, training_mode=True)
         return AdversarialBatch(pgd_linf(view, self.eps, self.eps_step, self.max_iter, random_init=True))
 
-    def _distillation_loss(
-        self, z_adv: torch.Tensor, z_nat: torch.Tensor, teacher_logits: list[torch.Tensor], y: torch.Tensor
-    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        distill = self.kl_scale * tempered_kl(teacher_logits[0], z_adv, self.temperature)
-        natural = F.cross_entropy(z_nat.float(), y)
-        total = self.alpha * distill + (1 - self.alpha) * natural
-        return total, {"loss/distill": distill.detach(), "loss/natural_ce": natural.detach()}
+    def _train_step(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+        x = self._prepare_batch(x)
+        with self._autocast():
+            t = self.teachers[0].logits(x)  # the robust teacher on the clean batch
+            x_adv = self._attack(x, self._onehot(y))
+            z_adv, z_nat = self._student_forwards(x_adv, x)
+            distill = self.kl_scale * tempered_kl(t, z_adv, self.temperature)
+            natural = F.cross_entropy(z_nat.float(), y)
+            total = self.alpha * distill + (1 - self.alpha) * natural
+        self._optimise(total)
+        record = {"loss/distill": distill.detach(), "loss/natural_ce": natural.detach()}
+        return self._step_values(total, record, y, z_adv, [t])

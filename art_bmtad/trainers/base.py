@@ -1,11 +1,12 @@
-"""The one training skeleton of adversarial distillation; each method supplies only its pieces.
+"""The one training skeleton of adversarial distillation; each method supplies its step.
 
-A method (B-MTARD, MTARD, RSLAD, ARD) says how its adversarial batch is made (:meth:`_default_attack`,
-:meth:`_attack_labels`), which teacher sees which batch (each :class:`~art_bmtad.algorithm.teachers.Teacher`'s role) and
-what its loss and balancing are (:meth:`_distillation_loss`). Batching, device placement, mixed precision, the
-learning-rate scheduler, validation, model selection, history and logging live here, once; the run mechanics
-(checkpoints and exact resume, NaN stops, Ctrl-C/SIGTERM) are :mod:`art_bmtad.trainers.run_mechanics`, called at
-named points of the loop, and ``torch.distributed`` is :mod:`art_bmtad.utils.distributed`.
+A method (B-MTARD, MTARD, RSLAD, ARD) writes its training step on one batch (:meth:`_train_step`, in its own
+module, in its paper's order) from the pieces here (the batch prepared, the student's two forwards, the optimiser
+step, the values the history records) and its adversarial-batch maker (:meth:`_default_attack`). Batching, device
+placement, mixed precision, the learning-rate scheduler, validation, model selection, history and logging live
+here, once; the run mechanics (checkpoints and exact resume, NaN stops, Ctrl-C/SIGTERM) are
+:mod:`art_bmtad.trainers.run_mechanics`, called at named points of the loop, and ``torch.distributed`` is
+:mod:`art_bmtad.utils.distributed`.
 
 Defences such as these need careful evaluation (strong, adaptive attacks) before robustness is claimed.
 """
@@ -150,15 +151,10 @@ class DistillationTrainer(RunMechanics, Trainer, abc.ABC):
     def _default_attack(self) -> AdversarialBatch:
         """The method's own adversarial-batch maker, built on the student."""
 
-    def _attack_labels(self, y_onehot: torch.Tensor, clean_teacher_logits: dict[int, torch.Tensor]) -> torch.Tensor:
-        """Labels the attack uses (default: the true labels, one-hot)."""
-        return y_onehot
-
     @abc.abstractmethod
-    def _distillation_loss(
-        self, z_adv: torch.Tensor, z_nat: torch.Tensor, teacher_logits: list[torch.Tensor], y: torch.Tensor
-    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Total loss of the step and the named 0-dim values to record in the history."""
+    def _train_step(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One optimiser step on the batch ``(x, y)`` (device tensors, labels as indices); returns the named 0-dim
+        values the history records (:meth:`_step_values`)."""
 
     def _scale_balancer_rates(self, factor: float) -> None:
         """Called every step with ``current lr / initial lr``; methods with balancers decay their rates."""
@@ -215,9 +211,9 @@ class DistillationTrainer(RunMechanics, Trainer, abc.ABC):
             batch_size: (global) batch size.
             nb_epochs: number of epochs in total (a resumed run continues up to it).
             scheduler: any torch learning-rate scheduler on the student's optimizer.
-            checkpoint_dir: folder for training checkpoints (see :mod:`art_bmtad.trainers.training_checkpoints`), written at
-                each epoch end and every ``checkpoint_every`` steps; must be writable (checked before training)
-                and, unless resuming, hold no checkpoints yet.
+            checkpoint_dir: folder for training checkpoints (see :mod:`art_bmtad.trainers.training_checkpoints`),
+                written at each epoch end and every ``checkpoint_every`` steps; must be writable (checked before
+                training) and, unless resuming, hold no checkpoints yet.
             checkpoint_every: also checkpoint every this many optimiser steps (``None``: epoch ends only).
             keep_last: number of checkpoints kept.
             resume: a checkpoint folder (its newest intact checkpoint is used; damaged newer ones are reported
@@ -403,27 +399,35 @@ class DistillationTrainer(RunMechanics, Trainer, abc.ABC):
                 state = {k: v.detach().clone() for k, v in self._classifier.model.state_dict().items()}
                 loop.best = (score, epoch["epoch"], state)
 
-    def _train_step(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+    # ----------------------------------------------------------------- pieces of a step
+    def _prepare_batch(self, x: torch.Tensor) -> torch.Tensor:
+        """The training batch augmented (if asked) and in the student's memory format."""
         if self.augment is not None:
             x = self.augment(x)
         if self.channels_last and x.ndim == 4:
             x = x.contiguous(memory_format=torch.channels_last)
-        model, optimizer = self._classifier.model, self._classifier.optimizer
-        y_onehot = F.one_hot(y, self._classifier.nb_classes).float()
-        with self._autocast():
-            clean_logits = {i: t.logits(x) for i, t in enumerate(self.teachers) if t.role == "nat"}
-            x_adv = self._attack(x, self._attack_labels(y_onehot, clean_logits))
-            model.train()
-            z_adv = self._student_logits(x_adv)
-            z_nat = self._student_logits(x)
-            adv_logits = {i: t.logits(x_adv) for i, t in enumerate(self.teachers) if t.role == "adv"}
-            teacher_logits = [{**clean_logits, **adv_logits}[i] for i in range(len(self.teachers))]
-            loss, record = self._distillation_loss(z_adv, z_nat, teacher_logits, y)
+        return x
+
+    def _onehot(self, y: torch.Tensor) -> torch.Tensor:
+        return F.one_hot(y, self._classifier.nb_classes).float()
+
+    def _student_forwards(self, x_adv: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The student in train mode: ``S(x_adv)``, then ``S(x)`` (BatchNorm statistics update on both)."""
+        self._classifier.model.train()
+        return self._student_logits(x_adv), self._student_logits(x)
+
+    def _optimise(self, loss: torch.Tensor) -> None:
+        optimizer = self._classifier.optimizer
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        record.update(self._monitor.record(y, z_adv, teacher_logits))  # from logits the step already has
-        return distributed.mean_of_values({"loss": loss.detach(), **record})  # identical history on every rank
+
+    def _step_values(self, loss: torch.Tensor, record: dict[str, torch.Tensor], y: torch.Tensor, z_adv: torch.Tensor,
+                     teacher_logits: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+        """What the history records of a step: the loss, the method's ``record``, the teacher monitor's agreement
+        values (from logits the step already has), averaged over the processes of a DDP run (identical everywhere)."""
+        monitored = self._monitor.record(y, z_adv, teacher_logits)
+        return distributed.mean_of_values({"loss": loss.detach(), **record, **monitored})
 
     def _training_forward(self) -> Callable[[torch.Tensor], torch.Tensor]:
         """The student for the training forwards: DDP-wrapped under ``torch.distributed``, compiled if asked."""

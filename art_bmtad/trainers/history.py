@@ -10,7 +10,7 @@ import math
 import os
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 
@@ -72,3 +72,9 @@ class History:
         history.epochs = list(data.get("epochs", []))
         history.steps.update({k: list(v) for k, v in data.get("steps", {}).items()})
         return history
+
+
+def per_teacher(names: Sequence[str], **values: torch.Tensor) -> dict[str, torch.Tensor]:
+    """History entries ``<kind>/<teacher name>``, teacher by teacher, from one vector per kind (in teacher order);
+    e.g. ``per_teacher(["robust", "clean"], loss=losses)`` gives ``loss/robust`` and ``loss/clean``."""
+    return {f"{kind}/{name}": vector[k] for k, name in enumerate(names) for kind, vector in values.items()}

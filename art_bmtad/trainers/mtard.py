@@ -3,7 +3,8 @@
 Zhao et al., "Enhanced Accuracy and Robustness via Multi-Teacher Adversarial Distillation", ECCV 2022,
 https://arxiv.org/abs/2207.13436 (released code: zhaoshiji123/MTARD).
 
-The B-MTARD step without Entropy-Based Balance (both temperatures stay 1) and with MTARD's weight rule
+The B-MTARD step (:class:`~art_bmtad.trainers.bmtard.MultiTeacherTrainer`) without Entropy-Based Balance (both
+temperatures stay 1) and with MTARD's weight rule
 ``w_nat <- w_nat - eta_w (w_nat - r_nat^beta / (r_nat^beta + r_adv^beta))``, ``w_adv = 1 - w_nat``
 (for N teachers: ``target_k = r_k^beta / sum_j r_j^beta``, no clip).
 """
@@ -15,7 +16,7 @@ from art.estimators.classification import PyTorchClassifier
 
 from art_bmtad.algorithm.balance import RelativeLossBalance
 from art_bmtad.algorithm.teachers import Teacher, TeacherModel, as_teachers
-from art_bmtad.trainers.multi_teacher import MultiTeacherTrainer
+from art_bmtad.trainers.bmtard import MultiTeacherTrainer
 
 
 class AdversarialTrainerMTARDPyTorch(MultiTeacherTrainer):
@@ -28,7 +29,7 @@ class AdversarialTrainerMTARDPyTorch(MultiTeacherTrainer):
         teachers: instead of the two slots, any number of :class:`~art_bmtad.algorithm.teachers.Teacher` with roles.
         weight_lr: eta_w of the weight rule.
         beta: power on the relative losses.
-        **kwargs: options of :class:`~art_bmtad.trainers.base.DistillationTrainer`.
+        **kwargs: ``decay_balancers_with_lr`` and the options of :class:`~art_bmtad.trainers.base.DistillationTrainer`.
     """
 
     method = "mtard"

@@ -44,13 +44,18 @@ class AdversarialTrainerRSLADPyTorch(DistillationTrainer):
         return AdversarialBatch(pgd_linf(view, self.eps, self.eps_step, self.max_iter), gaussian_start=GAUSSIAN_START)
 
     def _attack_labels(self, y_onehot: torch.Tensor, clean_teacher_logits: dict[int, torch.Tensor]) -> torch.Tensor:
+        """The attack's targets: the robust teacher's soft labels on the clean batch (not the true labels)."""
         return torch.softmax(clean_teacher_logits[0].float(), dim=1)
 
-    def _distillation_loss(
-        self, z_adv: torch.Tensor, z_nat: torch.Tensor, teacher_logits: list[torch.Tensor], y: torch.Tensor
-    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        p = torch.softmax(teacher_logits[0].float(), dim=1)
-        loss_adv = self.kl_scale * soft_kl(p, z_adv)
-        loss_nat = self.kl_scale * soft_kl(p, z_nat)
-        total = self.adv_weight * loss_adv + (1 - self.adv_weight) * loss_nat
-        return total, {"loss/adv": loss_adv.detach(), "loss/nat": loss_nat.detach()}
+    def _train_step(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+        x = self._prepare_batch(x)
+        with self._autocast():
+            t = self.teachers[0].logits(x)  # the robust teacher on the clean batch
+            x_adv = self._attack(x, self._attack_labels(self._onehot(y), {0: t}))
+            z_adv, z_nat = self._student_forwards(x_adv, x)
+            p = torch.softmax(t.float(), dim=1)
+            loss_adv = self.kl_scale * soft_kl(p, z_adv)
+            loss_nat = self.kl_scale * soft_kl(p, z_nat)
+            total = self.adv_weight * loss_adv + (1 - self.adv_weight) * loss_nat
+        self._optimise(total)
+        return self._step_values(total, {"loss/adv": loss_adv.detach(), "loss/nat": loss_nat.detach()}, y, z_adv, [t])

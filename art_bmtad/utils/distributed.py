@@ -129,6 +129,14 @@ def mean_across_ranks(tensor: torch.Tensor) -> torch.Tensor:
     return total / dist.get_world_size()
 
 
+def means_across_ranks(*parts: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Each 1-D tensor of ``parts`` averaged over all ranks, all in one all-reduce (``parts`` themselves when not
+    distributed), so that every rank sees the same values at the cost of one collective."""
+    if not is_distributed():
+        return parts
+    return mean_across_ranks(torch.cat(parts)).split([len(part) for part in parts])
+
+
 def sum_across_ranks(tensor: torch.Tensor) -> torch.Tensor:
     """The element-wise sum of ``tensor`` over all ranks (``tensor`` itself when not distributed)."""
     if not is_distributed():
