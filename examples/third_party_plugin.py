@@ -14,7 +14,9 @@ To ship it, put the module in a distribution and name it in the ``art_bmtad`` en
 Then ``art-bmtad plugins`` lists it and ``art-bmtad bench --defences example-fgsm-at,bmtard`` trains it.
 This script registers the module at run time instead (no installation needed) and runs a small benchmark:
 
-    python examples/third_party_plugin.py --out /tmp/plugin-bench      # about a minute on 2 CPU cores
+    python examples/third_party_plugin.py --out /tmp/plugin-bench      # the smoke preset: digits, 3 epochs
+    python examples/third_party_plugin.py --out /tmp/tiny --epochs 1 --n-train 300 \
+        --set teachers.robust.epochs=1 --set teachers.clean.epochs=1 --set evaluation.n_examples=30   # seconds
 """
 from __future__ import annotations
 
@@ -59,6 +61,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, required=True, help="run folder of the benchmark")
     parser.add_argument("--epochs", type=int, default=3, help="epochs of every defence")
+    parser.add_argument("--n-train", type=int, help="training pool size (validation included; default: all)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="any other recipe key, e.g. --set evaluation.n_examples=50")
     args = parser.parse_args()
 
     from art_bmtad.benchmark import render_run, run_benchmark
@@ -66,7 +71,10 @@ def main() -> None:
     from art_bmtad.registry import get_plugin_manager
 
     get_plugin_manager().register(sys.modules[__name__], name="example-fgsm-plugin")
-    recipe = load_recipe("smoke", overrides={"defences": [NAME, "bmtard"], "schedule.epochs": args.epochs})
+    overrides = [f"defences=[{NAME},bmtard]", f"schedule.epochs={args.epochs}", *args.overrides]
+    if args.n_train is not None:
+        overrides.append(f"data.n_train={args.n_train}")
+    recipe = load_recipe("smoke", overrides=overrides)
     results = run_benchmark(recipe, args.out, progress=False)
     print(render_run(args.out, results))
 
