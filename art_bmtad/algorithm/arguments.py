@@ -36,6 +36,36 @@ def check_threat_model(eps: float, eps_step: float, max_iter: int, clip_values: 
         raise ValueError(f"max_iter must be an integer >= 1, got {max_iter!r}")
 
 
+def check_batching(n_examples: int, batch_size: int, processes: int = 1, *, batch_name: str = "batch_size",
+                   data_name: str = "x") -> None:
+    """Data and batch size must give an epoch at least one optimiser step: each of the ``processes`` that share a
+    batch needs two examples of it, since a batch of one is skipped (BatchNorm cannot train on it).
+
+    The trainers' ``fit`` and the commands' run checks (:func:`art_bmtad.pipeline.checks.check_training_data`) both
+    apply it, so the Python API refuses what the command line refuses.
+
+    Args:
+        n_examples: training examples.
+        batch_size: the (global) batch size.
+        processes: processes sharing each batch (the ``torch.distributed`` world size).
+        batch_name: the batch size in messages (``"schedule.batch_size"`` for a recipe).
+        data_name: the training data in messages.
+
+    Raises:
+        ValueError: naming the batch size or the data, how many examples a batch would hold, and the least that
+            trains.
+    """
+    over = f" over {processes} processes" if processes > 1 else ""
+    if batch_size // processes < 2:
+        raise ValueError(f"{batch_name} {batch_size}{over} gives batches of {batch_size // processes}: batches of one "
+                         f"are skipped (BatchNorm cannot train on them), so nothing would train; use at least "
+                         f"{2 * processes}")
+    if -(-n_examples // processes) < 2:
+        raise ValueError(f"{data_name} holds {n_examples} training example{'s' if n_examples != 1 else ''}{over}: "
+                         f"batches of at most one, which are skipped (BatchNorm cannot train on them), so nothing "
+                         f"would train; give at least {2 * processes}")
+
+
 def check_data(
     x: np.ndarray, y: np.ndarray, classifier: PyTorchClassifier, *, name: str = "x"
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -115,8 +115,9 @@ def save_classifier(
     """Save weights as ``<stem>.safetensors`` and the sidecar as ``<stem>.json``, atomically.
 
     Both files are first written to temporary files in the same folder, fsynced and only then moved into place
-    (:func:`art_bmtad.run.files.atomic_path`), so a failed save leaves earlier files intact. What is not given here is taken from the
-    :class:`ModelSpec` that :func:`~art_bmtad.models.classifier.create_classifier` attached to the model.
+    (:func:`art_bmtad.run.files.atomic_path`), so a failed save leaves earlier files intact. What is not given here
+    is taken from the :class:`ModelSpec` that :func:`~art_bmtad.models.classifier.create_classifier` attached to the
+    model.
 
     Args:
         classifier_or_module: an ART ``PyTorchClassifier`` or its ``nn.Module``.
@@ -194,13 +195,44 @@ def load_classifier(
         if spec.name is None:
             raise ValueError(f"{weights_path.with_suffix('.json')} names no architecture (field 'name' is null): "
                              "load it with arch=<registry name> (eval --arch), or save it with name=")
-        classifier = create_classifier(
-            spec.name, dataset=None, num_classes=spec.num_classes, input_size=spec.input_shape, mean=spec.mean,
-            std=spec.std, device=device, **spec.model_kwargs,
-        )
+        classifier = _build_described(spec, weights_path.with_suffix(".json"), device)
+        try:
+            load_weights(classifier.model, weights_path)
+        except ValueError as err:
+            raise ValueError(f"{err} (the model built as {weights_path.with_suffix('.json')} describes it: "
+                             f"{_described(spec)})") from err
+        return classifier
     load_weights(classifier.model, weights_path)
     classifier.model.eval()
     return classifier
+
+
+def _build_described(spec: ModelSpec, source: Path, device: str | torch.device) -> PyTorchClassifier:
+    """The classifier a checked description names; a field its architecture refuses (an unknown model option, one
+    of the wrong type, an input shape or class count the architecture cannot take) is named with ``source``."""
+    from art_bmtad.registry import UnknownNameError
+
+    try:
+        classifier = create_classifier(spec.name, dataset=None, num_classes=spec.num_classes,
+                                       input_size=spec.input_shape, mean=spec.mean, std=spec.std, device=device,
+                                       **spec.model_kwargs)
+        classifier.model.eval()
+        with torch.no_grad():  # some options are only read in forward (e.g. timm's drop_rate)
+            shape = tuple(classifier.model(torch.zeros(1, *spec.input_shape, device=classifier.device)).shape)
+    except UnknownNameError as err:
+        raise UnknownNameError(f"{source}: field 'name': {err}") from err
+    except (TypeError, ValueError, KeyError, AssertionError, RuntimeError) as err:
+        raise ValueError(f"{source}: its architecture {spec.name!r} refuses the fields it describes "
+                         f"({_described(spec)}): {type(err).__name__}: {err}") from err
+    if shape != (1, spec.num_classes):
+        raise ValueError(f"{source}: its architecture {spec.name!r} gives outputs of shape {shape} for one image, not "
+                         f"(1, {spec.num_classes}) as the fields it describes say ({_described(spec)})")
+    return classifier
+
+
+def _described(spec: ModelSpec) -> str:
+    kwargs = f"model_kwargs {spec.model_kwargs}, " if spec.model_kwargs else ""
+    return f"{kwargs}num_classes {spec.num_classes}, input_shape {list(spec.input_shape)}"
 
 
 def read_spec(path: str | Path) -> ModelSpec:

@@ -11,6 +11,12 @@ from typing import Any, Mapping
 
 SCALARS = (str, int, float, bool, type(None))
 """JSON values a ``model_kwargs`` entry may hold (or a list of them)."""
+SPEC_FIELDS = ("name", "num_classes", "input_shape", "mean", "std", "model_kwargs")
+CLASSIFIER_ARGUMENTS = frozenset({"model", "dataset", "num_classes", "input_size", "mean", "std", "pretrained",
+                                  "weights", "download", "lr", "momentum", "weight_decay", "optimizer", "device",
+                                  "channels_last", "zoo_normalisation"})
+"""The arguments :func:`~art_bmtad.models.classifier.create_classifier` takes itself, which a description's other
+fields or its loader set: never model options in ``model_kwargs``."""
 
 
 @dataclass(frozen=True)
@@ -58,7 +64,7 @@ def spec_from_dict(values: Mapping[str, Any], source: str, *, ignored: tuple[str
         ValueError: an unknown key, a missing field, or a field of the wrong type or value; the message
             names the field and ``source``.
     """
-    allowed = {"name", "num_classes", "input_shape", "mean", "std", "model_kwargs", *ignored}
+    allowed = {*SPEC_FIELDS, *ignored}
     unknown = sorted(set(values) - allowed)
     if unknown:
         raise ValueError(f"{source}: unknown fields {unknown}; allowed: {sorted(allowed)}")
@@ -89,6 +95,10 @@ def spec_from_dict(values: Mapping[str, Any], source: str, *, ignored: tuple[str
             isinstance(key, str) and _is_json_scalar_or_list(value) for key, value in kwargs.items()):
         raise ValueError(f"{source}: field 'model_kwargs' must be an object of JSON scalars (strings, numbers, "
                          f"booleans, null, or lists of them), got {kwargs!r}")
+    clashing = sorted(set(kwargs) & (CLASSIFIER_ARGUMENTS | set(SPEC_FIELDS)))
+    if clashing:
+        raise ValueError(f"{source}: field 'model_kwargs' holds {clashing}, which are not model options (the "
+                         "description's own fields, or the loader, set them); remove them from model_kwargs")
     return ModelSpec(
         name=name,
         num_classes=int(values["num_classes"]),

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from art.estimators.classification import PyTorchClassifier
 
+from art_bmtad.algorithm.arguments import check_batching
 from art_bmtad.utils.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -29,9 +30,11 @@ def check_training_data(recipe: Recipe, data: Dataset, processes: int = 1) -> No
         ConfigError: naming ``schedule.batch_size`` or ``data.val_size``.
     """
     batch_size, n_train = recipe.schedule.batch_size, len(data.x_train)
-    if batch_size // processes < 2:
-        raise ConfigError(f"schedule.batch_size: {batch_size} over {processes} processes leaves batches of "
-                          f"{batch_size // processes}; batches of one are skipped (BatchNorm), so nothing would train")
+    try:
+        check_batching(n_train, batch_size, processes, batch_name="schedule.batch_size:",
+                       data_name=f"the training split of {data.name!r}")
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
     if batch_size > n_train:
         raise ConfigError(f"schedule.batch_size: {batch_size} is larger than the {n_train} training examples; "
                           "choose at most that many")

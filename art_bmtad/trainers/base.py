@@ -30,7 +30,8 @@ from art.estimators.classification import PyTorchClassifier
 from tqdm.auto import tqdm
 
 from art_bmtad.algorithm.adversarial import AdversarialBatch, pgd_linf
-from art_bmtad.algorithm.arguments import check_data, check_student, check_teacher_classes, check_threat_model
+from art_bmtad.algorithm.arguments import (check_batching, check_data, check_student, check_teacher_classes,
+                                           check_threat_model)
 from art_bmtad.algorithm.selection import SELECTION_METRICS
 from art_bmtad.algorithm.teachers import Teacher, classifier_logits
 from art_bmtad.trainers.history import History
@@ -235,6 +236,7 @@ class DistillationTrainer(RunMechanics, Trainer, abc.ABC):
             raise ValueError(
                 f"batch_size {batch_size} is the global batch and must be divisible by the {world} processes"
             )
+        check_batching(len(x), batch_size, world)
         plan = checkpoint_plan(checkpoint_dir, checkpoint_every, keep_last, resume)
         validation = self._validation_tensors(validation_data)
         x_t, y_t = self._to_device(x), self._to_device(y)

@@ -20,6 +20,7 @@ from art.estimators.classification import PyTorchClassifier
 from art.utils import check_and_transform_label_format
 
 from art_bmtad.algorithm.teachers import classifier_logits
+from art_bmtad.trainers.run_mechanics import check_positive_int
 
 PEAK_LR = 0.21
 """ART's (and the paper's CIFAR-10) peak of the cyclic learning rate."""
@@ -44,7 +45,12 @@ class FastIsBetterThanFree(AdversarialTrainerFBFPyTorch):
 
     def fit(self, x: np.ndarray, y: np.ndarray, validation_data: Any = None, batch_size: int = 128,
             nb_epochs: int = 20, **kwargs: Any) -> None:
-        """All ``nb_epochs`` epochs of the cycle (``validation_data`` is not used: select with :meth:`fit_epoch`)."""
+        """All ``nb_epochs`` epochs of the cycle (``validation_data`` is not used: select with :meth:`fit_epoch`).
+
+        Raises:
+            ValueError: ``nb_epochs`` or ``batch_size`` below 1, or no data: nothing would train.
+        """
+        check_positive_int(batch_size=batch_size, nb_epochs=nb_epochs, n_examples=len(x))
         for epoch in range(nb_epochs):
             self.fit_epoch(x, y, epoch=epoch, nb_epochs=nb_epochs, batch_size=batch_size)
 
