@@ -10,7 +10,9 @@ only ``amp`` differs (bf16 autocast in the attack and the training forwards of t
 are evaluated in fp32 (clean and PGD-20; the attacks of the evaluation never use autocast). The verdict compares
 the mean paired difference (bf16 - fp32) with its noise: the standard error of the paired differences over seeds,
 and at least the binomial standard error of one accuracy on the evaluated images. "within noise" means
-``|mean difference| <= 2 x that noise``; a difference beyond it is reported as such, with its size.
+``|mean difference| <= 2 x that noise``; a difference beyond it is reported as such, with its size. A run whose
+weights become non-finite (the trainer stops it) is reported as diverged, and the verdict then says so: bf16 is
+not equivalent where it diverges and fp32 does not.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 METRICS = ("clean", "pgd20")
+PRECISIONS = {"fp32": False, "bf16": True}
 
 
 def verdict(fp32: list[float], bf16: list[float], n_examples: int) -> dict[str, Any]:
@@ -42,8 +45,9 @@ def verdict(fp32: list[float], bf16: list[float], n_examples: int) -> dict[str, 
             "within_noise": abs(mean) <= 2 * noise}
 
 
-def train_and_evaluate(defence: str, seed: int, amp: bool, args: argparse.Namespace) -> dict[str, float]:
-    """Train one student (``amp`` on or off) and evaluate it in fp32: clean and PGD-20 accuracy."""
+def train_and_evaluate(defence: str, seed: int, amp: bool, args: argparse.Namespace) -> dict[str, Any]:
+    """Train one student (``amp`` on or off) and evaluate it in fp32: clean and PGD-20 accuracy, or
+    ``{"diverged": message}`` when its weights became non-finite."""
     from art_bmtad.benchmark import train_defence
     from art_bmtad.pipeline.components import apply_runtime, evaluate, load_data, prepare_teachers
     from art_bmtad.pipeline.training import teachers_needed
@@ -56,11 +60,18 @@ def train_and_evaluate(defence: str, seed: int, amp: bool, args: argparse.Namesp
     apply_runtime(recipe)
     data = load_data(recipe)
     teachers = prepare_teachers(recipe, data, teachers_needed([defence]), progress=False)
-    trained = train_defence(defence, recipe, data, teachers.classifiers, progress=False)
+    try:
+        trained = train_defence(defence, recipe, data, teachers.classifiers, progress=False)
+    except FloatingPointError as err:
+        print(f"{defence} seed {seed} {'bf16' if amp else 'fp32'}: diverged: {err}", flush=True)
+        return {"diverged": str(err)}
     report = evaluate(trained.classifier, data, recipe, attacks=list(METRICS))
     steps = len(next(iter(trained.history.steps.values()), []))
-    return {**{metric: report.results[metric].accuracy for metric in METRICS}, "steps": steps,
-            "n_examples": report.n_examples}
+    result = {**{metric: report.results[metric].accuracy for metric in METRICS}, "steps": steps,
+              "n_examples": report.n_examples}
+    print(f"{defence} seed {seed} {'bf16' if amp else 'fp32'}: " + ", ".join(
+        f"{metric} {100 * result[metric]:.1f}" for metric in METRICS) + f" ({steps} steps)", flush=True)
+    return result
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -77,14 +88,23 @@ def main(argv: Sequence[str] | None = None) -> None:
     results: dict[str, Any] = {}
     for defence in args.defences.split(","):
         runs = {amp: [train_and_evaluate(defence, seed, amp, args) for seed in seeds] for amp in (False, True)}
-        if [r["steps"] for r in runs[False]] != [r["steps"] for r in runs[True]]:
+        diverged = {precision: sum("diverged" in r for r in runs[amp]) for precision, amp in PRECISIONS.items()}
+        pairs = [(f, b) for f, b in zip(runs[False], runs[True]) if "diverged" not in f and "diverged" not in b]
+        results[defence] = {"seeds": seeds, "fp32": runs[False], "bf16": runs[True], "diverged": diverged}
+        if any(diverged.values()):
+            print(f"\n{defence}: diverged (non-finite weights) in {diverged['fp32']} of {len(seeds)} fp32 runs and "
+                  f"{diverged['bf16']} of {len(seeds)} bf16 runs"
+                  + (": bf16 is not equivalent here" if diverged["bf16"] > diverged["fp32"] else ""))
+        if not pairs:
+            continue
+        if any(f["steps"] != b["steps"] for f, b in pairs):
             raise SystemExit(f"{defence}: fp32 and bf16 runs trained different numbers of steps")
-        n = runs[False][0]["n_examples"]
-        verdicts = {metric: verdict([r[metric] for r in runs[False]], [r[metric] for r in runs[True]], n)
+        n = pairs[0][0]["n_examples"]
+        verdicts = {metric: verdict([f[metric] for f, _ in pairs], [b[metric] for _, b in pairs], n)
                     for metric in METRICS}
-        results[defence] = {"seeds": seeds, "fp32": runs[False], "bf16": runs[True], "verdicts": verdicts}
-        print(f"\n{defence}: {len(seeds)} seeds, {runs[False][0]['steps']} steps each, {n} test images, fp32 "
-              "evaluation")
+        results[defence]["verdicts"] = verdicts
+        print(f"\n{defence}: {len(pairs)} seeds finished in both, {pairs[0][0]['steps']} steps each, {n} test "
+              "images, fp32 evaluation")
         print(f"{'metric':<8}{'fp32':>8}{'bf16':>8}{'diff':>8}{'noise':>8}  verdict")
         for metric, v in verdicts.items():
             print(f"{metric:<8}{100 * v['fp32_mean']:>8.1f}{100 * v['bf16_mean']:>8.1f}"

@@ -54,12 +54,15 @@ def test_the_verdict_compares_the_mean_paired_difference_with_its_noise():
 
 
 @pytest.mark.slow
-def test_the_bf16_check_runs_at_a_tiny_size(tmp_path, capsys):
+def test_the_bf16_check_runs_at_a_tiny_size_and_reports_divergence(tmp_path, capsys):
     out = tmp_path / "bf16.json"
     bf16_check.main(["--seeds", "0,1", "--set", "schedule.epochs=1", "--set", "evaluation.n_examples=60",
                      "--out", str(out)])
     results = json.loads(out.read_text())["bmtard"]
-    assert [run["steps"] for run in results["fp32"]] == [run["steps"] for run in results["bf16"]]
-    assert set(results["verdicts"]) == {"clean", "pgd20"}
+    assert results["diverged"]["fp32"] == 0  # fp32 trains; bf16 may not (then it says so)
     printed = capsys.readouterr().out
-    assert "within noise" in printed or "BEYOND noise" in printed
+    if results["diverged"]["bf16"]:
+        assert "bf16 is not equivalent here" in printed
+    else:
+        assert set(results["verdicts"]) == {"clean", "pgd20"}
+        assert "within noise" in printed or "BEYOND noise" in printed
