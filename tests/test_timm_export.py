@@ -62,7 +62,7 @@ def test_timm_loads_the_folder_offline_and_its_pipeline_gives_the_students_logit
     pixels = np.round(DIGITS.images[1500:1564] / 16.0 * 255).astype(np.uint8)
     transform = timm.data.create_transform(**timm.data.resolve_model_data_config(model), is_training=False)
     with torch.no_grad():
-        logits = model(torch.stack([transform(Image.fromarray(image, mode="L")) for image in pixels])).numpy()
+        logits = model(torch.stack([transform(Image.fromarray(image)) for image in pixels])).numpy()
     expected = student.predict((pixels.astype(np.float32) / 255)[:, None], batch_size=64)
     np.testing.assert_array_equal(logits, expected)  # the same numbers, not just close ones
 
