@@ -58,7 +58,7 @@ class _EpochData:
     signature: dict[str, Any]  # must match when resuming
 
 
-class DistillationTrainer(RunMechanics, Trainer, abc.ABC):
+class DistillationTrainer(Trainer, abc.ABC):
     """Adversarial distillation of an ART ``PyTorchClassifier`` student from frozen teachers.
 
     Args:
@@ -146,6 +146,7 @@ class DistillationTrainer(RunMechanics, Trainer, abc.ABC):
             "max_iter": self.max_iter,
             "kl_scale": self.kl_scale,
         }
+        self._mechanics = RunMechanics(self.method, classifier, self._stateful_parts)
 
     # ----------------------------------------------------------------- the method's pieces
     @abc.abstractmethod
@@ -314,7 +315,7 @@ class DistillationTrainer(RunMechanics, Trainer, abc.ABC):
         epochs = tqdm(total=nb_epochs, initial=min(loop.epoch, nb_epochs), desc=self.method, disable=not show)
         consistent = True  # False while a step or an epoch end is half done: such a state is never saved
         try:
-            with self._interrupts_deferred(enabled=run.store is not None):
+            with self._mechanics.interrupts_deferred(enabled=run.store is not None):
                 while loop.epoch < nb_epochs:
                     if loop.slot == 0:
                         loop.order = data.order(loop.data_seed, loop.epoch)
@@ -330,18 +331,18 @@ class DistillationTrainer(RunMechanics, Trainer, abc.ABC):
                             scheduler.step()
                         loop.slot, loop.step, consistent = slot + 1, loop.step + 1, True
                         self.on_step_end(loop.epoch + 1, loop.step)
-                        self._stop_if_interrupted()
+                        self._mechanics.stop_if_interrupted()
                         if run.store is not None and run.every and loop.step % run.every == 0:
-                            self._save(run)
+                            self._mechanics.save(run)
                     consistent = False
                     self._end_epoch(run, validation, started, epochs)
                     loop.epoch, loop.slot, loop.order, consistent = loop.epoch + 1, 0, None, True
                     epochs.update()
                     if run.store is not None:
-                        self._save(run)
-                    self._stop_if_interrupted()
+                        self._mechanics.save(run)
+                    self._mechanics.stop_if_interrupted()
         except KeyboardInterrupt:
-            self._save_on_interrupt(run, consistent)
+            self._mechanics.save_on_interrupt(run, consistent)
             raise
         finally:
             epochs.close()
@@ -366,8 +367,10 @@ class DistillationTrainer(RunMechanics, Trainer, abc.ABC):
             teacher.freeze(self.device)
             distributed.broadcast_module(teacher.module)  # every rank distils from rank 0's teachers
         self._student_forward = self._training_forward()
-        run = Run(LoopState(), self._open_store(plan, scheduler), plan.every, scheduler, data.signature)
-        run.loop = self._resume(run, plan.resume) if plan.resume is not None else self._fresh_loop()
+        mechanics = self._mechanics
+        run = Run(LoopState(), self.history, mechanics.open_store(plan, scheduler), plan.every, scheduler,
+                  data.signature)
+        run.loop = mechanics.resume(run, plan.resume) if plan.resume is not None else mechanics.fresh_loop()
         if run.loop.step == 0 and validation is not None and self.teacher_report_size > 0:
             self._report_teachers(*validation)
         return run
@@ -385,7 +388,7 @@ class DistillationTrainer(RunMechanics, Trainer, abc.ABC):
         loop, optimizer = run.loop, self._classifier.optimizer
         synchronize(self.device)
         summary: dict[str, Any] = {"lr": optimizer.param_groups[0]["lr"], "time_s": time.perf_counter() - started}
-        self._check_finite(run)
+        self._mechanics.check_finite(run)
         if validation is not None:
             summary.update(self.evaluate(*validation))
         epoch = self.history.end_epoch(**summary)

@@ -48,6 +48,13 @@ class History:
         """Put back step values returned by :meth:`pending` (resuming in the middle of an epoch)."""
         self._pending = defaultdict(list, {key: list(v.to(device).unbind()) for key, v in values.items()})
 
+    def restore(self, meta: dict[str, Any], epochs: list[dict[str, Any]], steps: dict[str, list[float]],
+                pending: dict[str, torch.Tensor], device: torch.device | str = "cpu") -> None:
+        """Replace everything with a saved history (resuming a run): ``pending`` as :meth:`pending` returned it."""
+        self.meta, self.epochs = dict(meta), list(epochs)
+        self.steps = defaultdict(list, steps)
+        self.restore_pending(pending, device)
+
     def first_nonfinite(self, key: str = "loss") -> int | None:
         """Index (within the current epoch) of the first NaN/Inf step value of ``key``, or None; one host sync."""
         values = self._pending.get(key)

@@ -1,10 +1,11 @@
 """Run mechanics of the training skeleton: checkpoints, exact resume, NaN stops and Ctrl-C/SIGTERM handling.
 
-:class:`RunMechanics` is a mixin of :class:`~art_bmtad.trainers.base.DistillationTrainer`; the skeleton calls it at
-named points (``_open_store`` and ``_resume`` before the first step, ``_save`` after a step or an epoch,
-``_check_finite`` at epoch ends, ``_interrupts_deferred`` around the loop, ``_stop_if_interrupted`` after each step,
-``_save_on_interrupt`` when stopped), so a reader looking for one training step finds it in ``base.py`` without
-these. The checkpoint format itself is :mod:`art_bmtad.trainers.training_checkpoints`; ``torch.distributed`` helpers are
+A :class:`~art_bmtad.trainers.base.DistillationTrainer` holds one :class:`RunMechanics` and calls it at named points
+of its loop (``open_store`` and ``resume`` or ``fresh_loop`` before the first step, ``save`` after a step or an epoch,
+``check_finite`` at epoch ends, ``interrupts_deferred`` around the loop, ``stop_if_interrupted`` after each step,
+``save_on_interrupt`` when stopped); what they work on (the student, the checkpointed parts, the run's position and
+history) is passed in, so a reader looking for one training step finds it in the method's module without these.
+The checkpoint format itself is :mod:`art_bmtad.trainers.training_checkpoints`; ``torch.distributed`` helpers are
 :mod:`art_bmtad.utils.distributed`.
 """
 from __future__ import annotations
@@ -17,10 +18,11 @@ import signal
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
+from art.estimators.classification import PyTorchClassifier
 
 from art_bmtad.trainers.history import History
 from art_bmtad.trainers.training_checkpoints import (
@@ -56,9 +58,10 @@ class CheckpointPlan:
 
 @dataclass
 class Run:
-    """One call of ``fit``: the loop position and what the checkpoints need."""
+    """One call of ``fit``: the loop position, the trainer's history and what the checkpoints need."""
 
     loop: LoopState
+    history: History
     store: CheckpointStore | None
     every: int | None
     scheduler: Any
@@ -66,14 +69,26 @@ class Run:
 
 
 class RunMechanics:
-    """Checkpoints, resume, finite checks and interrupts of a :class:`~art_bmtad.trainers.base.DistillationTrainer`.
+    """Checkpoints, resume, finite checks and interrupts of one trainer's runs.
 
-    Uses the trainer's ``method``, ``device``, ``history``, ``_classifier`` and ``_stateful_parts()``.
+    Args:
+        method: the trainer's method name (checkpoints record it; a resume from another method is refused).
+        classifier: the student, its optimizer included.
+        stateful_parts: the method's objects with ``state_dict``/``load_state_dict`` that checkpoints must hold
+            (e.g. balancers), by name; called at each save and resume.
     """
 
-    def _check_finite(self, run: Run) -> None:
+    def __init__(self, method: str, classifier: PyTorchClassifier,
+                 stateful_parts: Callable[[], dict[str, Any]]) -> None:
+        self.method = method
+        self._classifier = classifier
+        self._stateful_parts = stateful_parts
+        self.device = classifier.device
+        self._interrupted = self._stop_agreed = self._deferring = False
+
+    def check_finite(self, run: Run) -> None:
         """Stop on a NaN/Inf loss (naming its step) or non-finite weights; one host sync, at boundaries only."""
-        index = self.history.first_nonfinite("loss")
+        index = run.history.first_nonfinite("loss")
         params = [p.detach() for p in self._classifier.model.parameters()]
         weights_finite = bool(torch.stack([torch.isfinite(p).all() for p in params]).all()) if params else True
         if index is None and weights_finite:
@@ -82,7 +97,7 @@ class RunMechanics:
         kept = f" The last good checkpoint, {latest}, is kept." if latest is not None else ""
         epoch = run.loop.epoch + 1
         if index is not None:
-            step = len(self.history.steps.get("loss", [])) + index + 1
+            step = len(run.history.steps.get("loss", [])) + index + 1
             where = f"the training loss became NaN/Inf at step {step} (epoch {epoch}, batch {index + 1} of the epoch)"
         else:
             where = f"the student's weights became NaN/Inf by step {run.loop.step} (epoch {epoch})"
@@ -92,7 +107,7 @@ class RunMechanics:
         )
 
     # ----------------------------------------------------------------- checkpoints
-    def _open_store(self, plan: CheckpointPlan, scheduler: Any) -> CheckpointStore | None:
+    def open_store(self, plan: CheckpointPlan, scheduler: Any) -> CheckpointStore | None:
         """The checkpoint folder, checked (writable; empty unless resuming) on rank 0 before any training step."""
         if plan.folder is None:
             return None
@@ -121,14 +136,14 @@ class RunMechanics:
             raise RuntimeError(f"rank 0: {message}")
         return store
 
-    def _fresh_loop(self) -> LoopState:
+    def fresh_loop(self) -> LoopState:
         group = self._classifier.optimizer.param_groups[0]
         seed = distributed.broadcast_int(int(torch.randint(0, 2**62, (1,))), self.device)  # same orders everywhere
         return LoopState(data_seed=seed, initial_lr=float(group.get("initial_lr", group["lr"])))
 
-    def _save(self, run: Run) -> None:
+    def save(self, run: Run) -> None:
         """Checkpoint the state after the last completed step (rank 0 writes; every rank learns if it failed)."""
-        self._check_finite(run)
+        self.check_finite(run)
         captured = self._capture(run)
         error: OSError | None = None
         if captured is not None:
@@ -146,7 +161,7 @@ class RunMechanics:
         rng = distributed.gather_objects(capture_rng())
         if not distributed.is_main_process():
             return None
-        loop, history = run.loop, self.history
+        loop, history = run.loop, run.history
         tensors = prefixed("student", self._classifier.model.state_dict().items())
         pending = history.pending()
         steps = ((key, torch.tensor(values, dtype=torch.float64)) for key, values in history.steps.items())
@@ -172,8 +187,9 @@ class RunMechanics:
         }
         return tensors, state
 
-    def _resume(self, run: Run, source: Path) -> LoopState:
-        """Load the newest intact checkpoint (rank 0 picks it, every rank reads it) and restore everything."""
+    def resume(self, run: Run, source: Path) -> LoopState:
+        """Load the newest intact checkpoint (rank 0 picks it, every rank reads it) and restore everything, the
+        history in place."""
         picked: tuple[Path, dict[str, torch.Tensor], dict[str, Any]] | None = None
         problem: Exception | None = None
         if distributed.is_main_process():
@@ -223,13 +239,10 @@ class RunMechanics:
             run.scheduler.load_state_dict(decode(state["scheduler"], tensors))
         for name, part in parts.items():
             part.load_state_dict(decode(state["parts"][name], tensors))
-        self.history = History()
-        self.history.meta = dict(state["history"]["meta"])
-        self.history.epochs = list(state["history"]["epochs"])
-        steps = tensor_group(tensors, "history/steps")
-        self.history.steps.update({key: steps[key].tolist() for key in state["history"]["steps"]})
-        pending = tensor_group(tensors, "history/pending")
-        self.history.restore_pending({key: pending[key] for key in state["history"]["pending"]}, self.device)
+        steps, pending = tensor_group(tensors, "history/steps"), tensor_group(tensors, "history/pending")
+        run.history.restore(state["history"]["meta"], state["history"]["epochs"],
+                            {key: steps[key].tolist() for key in state["history"]["steps"]},
+                            {key: pending[key] for key in state["history"]["pending"]}, self.device)
         saved_loop = state["loop"]
         best = None if state["best"] is None else (state["best"]["score"], state["best"]["epoch"],
                                                    tensor_group(tensors, "best"))
@@ -241,7 +254,7 @@ class RunMechanics:
 
     # ----------------------------------------------------------------- interrupts
     @contextlib.contextmanager
-    def _interrupts_deferred(self, enabled: bool) -> Iterator[None]:
+    def interrupts_deferred(self, enabled: bool) -> Iterator[None]:
         """While checkpointing, Ctrl-C (SIGINT) or SIGTERM finishes the current step, which is then saved.
 
         In one process a second Ctrl-C stops at once, unsaved. Under torchrun every rank gets the signal (from the
@@ -272,7 +285,7 @@ class RunMechanics:
             for signum, handler in previous.items():
                 signal.signal(signum, STOP_SIGNALS[signum] if handler is None else handler)
 
-    def _stop_if_interrupted(self) -> None:
+    def stop_if_interrupted(self) -> None:
         """Raise ``KeyboardInterrupt`` after a completed step when this process (or, under torchrun, any rank) was
         interrupted."""
         if not self._deferring:
@@ -284,7 +297,7 @@ class RunMechanics:
             self._stop_agreed = True
             raise KeyboardInterrupt
 
-    def _save_on_interrupt(self, run: Run, consistent: bool) -> None:
+    def save_on_interrupt(self, run: Run, consistent: bool) -> None:
         if run.store is None:
             return
         if distributed.is_distributed() and not self._stop_agreed:  # one rank alone cannot save: saving is collective
@@ -296,7 +309,7 @@ class RunMechanics:
                            self.method, run.store.folder)
             return
         try:
-            self._save(run)
+            self.save(run)
         except (OSError, FloatingPointError) as err:
             logger.error("%s: interrupted, and the checkpoint could not be saved: %s", self.method, err)
             return
