@@ -19,7 +19,7 @@ PLAIN = "plain"
 """Standard training without an adversary: the benchmark's reference row, not a registered defence."""
 
 DISTILLATION_BALANCING = {
-    "bmtard": ("temperature_lr", "weight_lr", "t_min", "t_max", "t_init"),
+    "bmtard": ("temperature_lr", "weight_lr", "t_min", "t_max", "t_init", "entropy_balance", "loss_balance"),
     "mtard": ("weight_lr",),
     "rslad": (),
     "ard": (),
@@ -51,7 +51,7 @@ PAPER_DEFAULTS: dict[str, PaperDefaults] = {
                              "Wong et al. 2020 (FBF): one FGSM step of 1.25 eps from a uniform start (10/255 at "
                              "eps 8/255), cyclic learning rate peaking at 0.21"),
     "bmtard": PaperDefaults({"kl_scale": 1.0, "temperature_lr": 0.001, "weight_lr": 0.025, "t_min": 1.0,
-                             "t_max": 10.0, "t_init": 1.0},
+                             "t_max": 10.0, "t_init": 1.0, "entropy_balance": True, "loss_balance": True},
                             "Zhao et al. 2024 (B-MTARD), CIFAR-10 (kl_scale 10 in the released CIFAR-100 scripts)"),
     "mtard": PaperDefaults({"kl_scale": 1.0, "weight_lr": 0.025}, "Zhao et al. 2022 (MTARD), CIFAR-10"),
     "rslad": PaperDefaults({"kl_scale": 1.0}, "Zi et al. 2021 (RSLAD), CIFAR-10"),

@@ -226,6 +226,8 @@ class BalancingConfig:
         t_init: initial temperature of both teachers.
         kl_scale: factor on every KL term of the distillation defences (1: the papers' CIFAR-10 setting; 10: the
             released CIFAR-100 scripts, undoing the 1/C of the KL's mean over classes).
+        entropy_balance: B-MTARD's Entropy-Based Balance on; ``false`` keeps the temperatures at ``t_init``.
+        loss_balance: B-MTARD's Normalization Loss Balance on; ``false`` keeps the loss weights at 0.5 / 0.5.
     """
 
     temperature_lr: float = 0.001
@@ -234,6 +236,8 @@ class BalancingConfig:
     t_max: float = 10.0
     t_init: float = 1.0
     kl_scale: float = 1.0
+    entropy_balance: bool = True
+    loss_balance: bool = True
 
 
 @dataclass

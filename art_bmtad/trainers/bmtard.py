@@ -62,19 +62,18 @@ class MultiTeacherTrainer(DistillationTrainer):
                                   for k, (t, teacher) in enumerate(zip(teacher_logits, self.teachers))])
             # What the balancers see, averaged over the processes of a DDP run so that every rank updates alike.
             entropy = self.entropy_balance.measure(teacher_logits) if self.entropy_balance is not None else None
-            seen_losses, *seen_entropy = distributed.means_across_ranks(
-                losses.detach().double(), *([entropy] if entropy is not None else []))
+            seen_losses, seen_entropy = distributed.means_across_ranks(losses.detach().double(), entropy)
             # 5. NLB: the weights move towards each teacher's share of relative loss, before this step's total.
             weights = self._weights(seen_losses)
             # 6. The total loss.
             total = (weights.to(losses.dtype) * losses).sum()
             # 7. EBB: the temperatures move to equalise the teachers' entropies, from the next step on.
             if self.entropy_balance is not None:
-                self.entropy_balance.step_from_entropies(seen_entropy[0])
+                self.entropy_balance.step_from_entropies(seen_entropy)
         self._optimise(total)
         record = per_teacher(names, loss=seen_losses, weight=weights, temperature=tau)
-        if seen_entropy:
-            record.update(per_teacher(names, entropy=seen_entropy[0]))
+        if seen_entropy is not None:
+            record.update(per_teacher(names, entropy=seen_entropy))
         return self._step_values(total, record, y, z_adv, teacher_logits)
 
     def _temperatures(self, device: torch.device) -> torch.Tensor:
@@ -120,6 +119,10 @@ class AdversarialTrainerBMTARDPyTorch(MultiTeacherTrainer):
         t_max: highest temperature.
         t_init: initial temperature of every teacher.
         weight_lr: eta_w of Normalization Loss Balance.
+        entropy_balance: Entropy-Based Balance on; ``False`` keeps every temperature at ``t_init`` (NLB only; the
+            entropies are still measured and recorded).
+        loss_balance: Normalization Loss Balance on; ``False`` keeps the loss weights at their initial equal values,
+            0.5 / 0.5 for two teachers (EBB only).
         decay_balancers_with_lr: scale eta_w and eta_tau by ``lr / initial lr`` (on, as in the paper).
         **kwargs: options of :class:`~art_bmtad.trainers.base.DistillationTrainer` (attack, eps, eps_step,
             max_iter, kl_scale, augment, amp, channels_last, compile_student, scheduler_step, select_by, verbose).
@@ -139,12 +142,17 @@ class AdversarialTrainerBMTARDPyTorch(MultiTeacherTrainer):
         t_max: float = 10.0,
         t_init: float = 1.0,
         weight_lr: float = 0.025,
+        entropy_balance: bool = True,
+        loss_balance: bool = True,
         **kwargs: Any,
     ) -> None:
         teachers = as_teachers(robust_teacher, clean_teacher, teachers)
         super().__init__(classifier, teachers, **kwargs)
+        # A balancer switched off keeps its initial values: its rate is 0 (and stays 0 through the lr decay).
         self._set_balancers(
-            NormalizedLossBalance(len(teachers), lr=weight_lr),
-            EntropyBalance(len(teachers), lr=temperature_lr, t_min=t_min, t_max=t_max, init=t_init),
+            NormalizedLossBalance(len(teachers), lr=weight_lr if loss_balance else 0.0),
+            EntropyBalance(len(teachers), lr=temperature_lr if entropy_balance else 0.0, t_min=t_min, t_max=t_max,
+                           init=t_init),
         )
-        self.history.meta.update(temperature_lr=temperature_lr, t_min=t_min, t_max=t_max, weight_lr=weight_lr)
+        self.history.meta.update(temperature_lr=temperature_lr, t_min=t_min, t_max=t_max, weight_lr=weight_lr,
+                                 entropy_balance=entropy_balance, loss_balance=loss_balance)
