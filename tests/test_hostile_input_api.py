@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from art_bmtad import AdversarialTrainerARDPyTorch, AdversarialTrainerBMTARDPyTorch, hookimpl
+from art_bmtad import AdversarialTrainerARDPyTorch, AdversarialTrainerBMTARDPyTorch, cli, hookimpl
 from art_bmtad.algorithm.arguments import check_batching
 from art_bmtad.data.datasets import load_dataset
 from art_bmtad.models.classifier import create_classifier
@@ -161,3 +161,39 @@ def test_saving_refuses_a_model_option_that_is_the_descriptions_own_field(tmp_pa
 def test_the_reserved_names_are_the_front_doors_own_arguments() -> None:
     parameters = set(inspect.signature(create_classifier).parameters) - {"model_kwargs"}
     assert CLASSIFIER_ARGUMENTS == parameters
+
+
+# ----------------------------------------------------------------------------- a command asked to do nothing
+@pytest.mark.parametrize("args, culprits", [
+    (["tune", "--preset", "smoke", "--trials", "0"], ("--trials 0", "would do nothing")),
+    (["train", "--preset", "smoke", "--epochs", "0"], ("schedule.epochs", "got 0")),
+    (["bench", "--preset", "smoke", "--n-examples", "0"], ("evaluation.n_examples", "got 0")),
+    (["train", "--preset", "smoke", "--n-train", "0"], ("data.n_train", "got 0")),
+    (["teachers", "--model", "test_resnet", "--data", "digits", "--epochs", "0"], ("epochs must be >= 1",)),
+])
+def test_a_command_asked_to_do_nothing_says_so_before_it_starts(tmp_path, capsys, args, culprits) -> None:
+    out = tmp_path / "run"
+    assert_refused(run_cli(capsys, *args, "--out", out), *culprits)
+    assert not out.exists() and not out.with_suffix(".safetensors").exists()
+
+
+@pytest.mark.parametrize("args, option", [
+    (["teachers", "--model", "test_resnet", "--data", "digits", "--kind", "madry", "--compare-student",
+      "test_resnet", "--compare-epochs", "0"], "--compare-epochs"),
+    (["cost", "test_resnet", "--data", "digits", "--batch-size", "0"], "--batch-size"),
+    (["cost", "test_resnet", "--data", "digits", "--repeats", "0"], "--repeats"),
+])
+def test_a_count_of_zero_is_refused_when_the_command_line_is_read(tmp_path, capsys, args, option) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([*args, "--out", str(tmp_path / "out.json")])
+    assert exit_info.value.code == 2
+    assert f"argument {option}: must be at least" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_resumed_study_asked_for_no_trials_says_so() -> None:
+    from art_bmtad.tuning import TuneSettings
+
+    settings = TuneSettings(load_recipe("smoke"), n_trials=0, pilot_size=80)
+    with pytest.raises(ConfigError, match="--trials 0: a study of no trials would do nothing; give at least 1"):
+        settings.check()

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from art_bmtad.commands import add_command
-from art_bmtad.commands.recipe_options import add_device_options, add_output_options
+from art_bmtad.commands.recipe_options import add_device_options, add_output_options, at_least
 
 DESCRIPTION = """\
 The inference cost of one or more models, each a run folder (its student), a saved student file, or a
@@ -27,11 +27,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                          description=DESCRIPTION)
     parser.add_argument("models", nargs="+", metavar="MODEL",
                         help="a run folder, a saved student (.safetensors), or a model name (e.g. timm/resnet18)")
-    parser.add_argument("--batch-size", type=_at_least(1), default=128, metavar="B",
+    parser.add_argument("--batch-size", type=at_least(1), default=128, metavar="B",
                         help="the batch size timed besides 1 (default: %(default)s)")
-    parser.add_argument("--repeats", type=_at_least(3), default=20, metavar="N",
+    parser.add_argument("--repeats", type=at_least(3), default=20, metavar="N",
                         help="timed forwards per batch size (default: %(default)s)")
-    parser.add_argument("--warmup", type=_at_least(0), default=5, metavar="N",
+    parser.add_argument("--warmup", type=at_least(0), default=5, metavar="N",
                         help="untimed forwards before them (default: %(default)s)")
     data = parser.add_argument_group("data")
     data.add_argument("--data", default="cifar10", metavar="SOURCE",
@@ -75,17 +75,3 @@ def run(args: argparse.Namespace) -> int:
         write_atomic(args.out, json.dumps([report.to_dict() for report in reports], indent=2) + "\n")
     return 0
 
-
-def _at_least(low: int):
-    """An argparse type: an integer no smaller than ``low``."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError as err:
-            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from err
-        if value < low:
-            raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
-        return value
-
-    return parse

@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from art_bmtad.data.catalog import SOURCES
 from art_bmtad.recipes.presets import PRESETS
@@ -31,6 +31,21 @@ def count_or_fraction(text: str) -> int | float:
         return parse_count_or_fraction(text)
     except ValueError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def at_least(low: int) -> Callable[[str], int]:
+    """An argparse type: an integer no smaller than ``low`` (a count of 0 would ask a command to do nothing)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from err
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
+        return value
+
+    return parse
 
 
 def fraction(text: str) -> float:

@@ -5,7 +5,8 @@ import argparse
 from pathlib import Path
 
 from art_bmtad.commands import add_command
-from art_bmtad.commands.recipe_options import add_data_options, add_device_options, add_output_options, fraction
+from art_bmtad.commands.recipe_options import (add_data_options, add_device_options, add_output_options, at_least,
+                                               fraction)
 from art_bmtad.recipes.teacher_config import CACHE_ENV, KINDS, TeacherConfig
 from art_bmtad.run import add_overwrite_option
 
@@ -55,7 +56,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     strength.add_argument("--compare-student", metavar="MODEL",
                           help="also train the student architecture MODEL with Madry PGD for --compare-epochs and say "
                                "whether the teacher is clearly more robust than that")
-    strength.add_argument("--compare-epochs", type=int, default=2,
+    strength.add_argument("--compare-epochs", type=at_least(1), default=2,
                           help="epochs of that baseline (it follows --milestones scaled to them: 9 of 12 epochs -> 3 "
                                "of 4)")
     strength.add_argument("--margin", type=float, default=0.05,

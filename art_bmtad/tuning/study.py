@@ -79,8 +79,8 @@ class TuneSettings:
         Raises:
             ConfigError: names the option that is wrong.
         """
-        if self.n_trials < 0:
-            raise ConfigError(f"--trials {self.n_trials}: must be >= 0")
+        if self.n_trials < 1:
+            raise ConfigError(f"--trials {self.n_trials}: a study of no trials would do nothing; give at least 1")
         if self.pruner not in PRUNERS:
             raise ConfigError(f"--pruner: unknown value {self.pruner!r}; allowed: {', '.join(PRUNERS)}")
         if (self.pruner == "threshold") != (self.prune_below is not None):
