@@ -129,12 +129,14 @@ def mean_across_ranks(tensor: torch.Tensor) -> torch.Tensor:
     return total / dist.get_world_size()
 
 
-def means_across_ranks(*parts: torch.Tensor) -> tuple[torch.Tensor, ...]:
+def means_across_ranks(*parts: torch.Tensor | None) -> tuple[torch.Tensor | None, ...]:
     """Each 1-D tensor of ``parts`` averaged over all ranks, all in one all-reduce (``parts`` themselves when not
-    distributed), so that every rank sees the same values at the cost of one collective."""
+    distributed), so that every rank sees the same values at the cost of one collective; ``None`` stays ``None``."""
     if not is_distributed():
         return parts
-    return mean_across_ranks(torch.cat(parts)).split([len(part) for part in parts])
+    present = [part for part in parts if part is not None]
+    means = iter(mean_across_ranks(torch.cat(present)).split([len(part) for part in present]))
+    return tuple(None if part is None else next(means) for part in parts)
 
 
 def sum_across_ranks(tensor: torch.Tensor) -> torch.Tensor:
