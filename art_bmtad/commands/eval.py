@@ -230,9 +230,11 @@ def _write_robustbench_entry(args: argparse.Namespace, setting: EvalSetting, rep
     recipe = run_recipe(weights) if metadata else None
     teachers = [f"{role} teacher {zoo_name(getattr(recipe.teachers, role).model)}"
                 for role in DISTILLATION_TEACHERS.get(defence, ())] if recipe is not None else []
-    architecture = metadata.get("name") or args.arch or "unknown"
-    entry = robustbench_entry(report, dataset=setting.values["data"], architecture=architecture.removeprefix("timm/"),
-                              defence=defence, teachers=teachers)
+    architecture = (metadata.get("name") or args.arch or "unknown").removeprefix("timm/")
+    if metadata.get("model_kwargs", {}).get("cifar_stem"):
+        architecture += " (CIFAR stem)"
+    entry = robustbench_entry(report, dataset=setting.values["data"], architecture=architecture, defence=defence,
+                              teachers=teachers)
     args.robustbench_json.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(args.robustbench_json, json.dumps(entry, indent=2) + "\n")
     print(f"RobustBench entry: {args.robustbench_json} (submit it as model_info/{entry['dataset']}/"

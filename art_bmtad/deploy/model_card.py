@@ -197,6 +197,7 @@ def _recipe_section(defence: str | None, recipe: Recipe | None, selected_epoch: 
     if recipe is None:
         return ""
     schedule, data = recipe.schedule, recipe.data
+    decay = f", lr x{schedule.gamma:g} after epochs {schedule.milestones}" if schedule.milestones else ""
     rows = [
         ("defence", defence or "-"),
         ("data", f"{data.source}" + (f", {data.n_train} training images" if data.n_train else "")),
@@ -204,8 +205,7 @@ def _recipe_section(defence: str | None, recipe: Recipe | None, selected_epoch: 
         ("epochs", f"{schedule.epochs}" + (f" (kept: epoch {selected_epoch}, by validation "
                                           f"{schedule.select_by} accuracy)" if selected_epoch else "")),
         ("optimiser", f"SGD lr {schedule.lr:g}, momentum {schedule.momentum:g}, weight decay "
-                      f"{schedule.weight_decay:g}, batch {schedule.batch_size}"
-                      + (f", lr x{schedule.gamma:g} after epochs {schedule.milestones}" if schedule.milestones else "")),
+                      f"{schedule.weight_decay:g}, batch {schedule.batch_size}{decay}"),
         ("augmentation", "random crop and flip" if schedule.augment else "none"),
         ("seed", str(recipe.seed)),
     ]

@@ -13,6 +13,17 @@ from art_bmtad.hookspecs import hookimpl
 from art_bmtad.tracking.backend import Tracker, TrackerFactory, require
 
 
+def _needs(package: str) -> Callable[[TrackerFactory], TrackerFactory]:
+    """Give a factory ``check_available()``: the package (also the extra's and the backend's name) is installed."""
+
+    def mark(factory: TrackerFactory) -> TrackerFactory:
+        factory.check_available = functools.partial(require, package, package, package)  # type: ignore[attr-defined]
+        return factory
+
+    return mark
+
+
+@_needs("tensorboard")
 def tensorboard(folder: Path, run_name: str) -> Tracker:
     """Event files in ``folder/tensorboard/<run_name>``."""
     from art_bmtad.tracking.tensorboard import TensorBoardTracker
@@ -20,15 +31,12 @@ def tensorboard(folder: Path, run_name: str) -> Tracker:
     return TensorBoardTracker(folder, run_name)
 
 
+@_needs("mlflow")
 def mlflow(folder: Path, run_name: str) -> Tracker:
     """An MLflow run in ``MLFLOW_TRACKING_URI``, else in ``folder/mlflow.db``."""
     from art_bmtad.tracking.mlflow import MlflowTracker
 
     return MlflowTracker(folder, run_name)
-
-
-tensorboard.check_available = functools.partial(require, "tensorboard", "tensorboard", "tensorboard")  # type: ignore[attr-defined]
-mlflow.check_available = functools.partial(require, "mlflow", "mlflow", "mlflow")  # type: ignore[attr-defined]
 
 
 @hookimpl

@@ -2,8 +2,9 @@
 
 Where the runs go: ``MLFLOW_TRACKING_URI`` when set (a tracking server, a database), else an SQLite store in the
 run folder, ``sqlite:///RUN/mlflow.db`` (``mlflow ui --backend-store-uri sqlite:///RUN/mlflow.db`` shows it).
-``MLFLOW_EXPERIMENT_NAME`` changes the experiment. Metrics are buffered and sent in batches (MLflow's ``log_batch``) after
-each epoch, so a run's per-step history costs a few requests per epoch. Needs ``mlflow-skinny`` (``pip install 'art-bmtad[mlflow]'``).
+``MLFLOW_EXPERIMENT_NAME`` changes the experiment. Metrics are buffered and sent in batches (MLflow's
+``log_batch``) after each epoch, so a run's per-step history costs a few requests per epoch. Needs ``mlflow-skinny``
+and SQLAlchemy (``pip install 'art-bmtad[mlflow]'``).
 """
 from __future__ import annotations
 
