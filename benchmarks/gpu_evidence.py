@@ -1,15 +1,17 @@
-"""One prepared call for a CUDA machine: the CUDA path checked, training throughput measured, the evidence run.
+"""Reproduce the B-MTARD comparison on a CUDA machine in one call: the CUDA path checked, training throughput
+measured, then B-MTARD, RSLAD and ART's Madry and TRADES students trained and evaluated alike.
 
 Two steps, both from the repository root:
 
-    python benchmarks/gpu_evidence.py prepare --data PATH/cifar10.npz   # here: data subset + packages to carry
-    python3 benchmarks/gpu_evidence.py run                              # there, in one call (carry .gpu_carry)
-    python benchmarks/gpu_evidence.py run --dry-run --out /tmp/dry      # here: everything at tiny sizes on CPU
+    python benchmarks/gpu_evidence.py prepare --data PATH/cifar10.npz   # the offline bundle: data + packages
+    python benchmarks/gpu_evidence.py run --out gpu-results             # on the GPU machine, in one call
+    python benchmarks/gpu_evidence.py run --dry-run --out /tmp/dry      # everything at tiny sizes on a CPU
 
-``prepare`` writes the folder ``.gpu_carry`` (ignored through ``.git/info/exclude``): a CIFAR-10 subset (training
-images, the largest count that fits the working tree's 64 MiB beside the code, + 1,000 test images; rows delta-coded,
-then a compressed npz) and a copy of the installed packages the GPU machine lacks (:data:`CARRIED`: ART and what ART
-imports beyond the machine's image, and this project's distribution metadata, which names its built-in plugins).
+``prepare`` writes an offline bundle for a GPU host without access to a package index, in the folder ``.gpu_carry``
+(kept out of git): a CIFAR-10 subset (training images, as many as fit a 64 MiB bundle beside the code, + 1,000 test
+images; rows delta-coded, then a compressed npz) and a copy of the installed packages such a host may lack
+(:data:`CARRIED`: ART and what ART imports beyond a typical PyTorch image, and this package's distribution metadata,
+which names its built-in plugins).
 ``run`` puts ``.gpu_carry/site`` on ``sys.path`` and, within ``--budget-s`` seconds:
 
 1. ``check``: the CUDA path end to end: B-MTARD with bf16 autocast and channels_last, the student compiled and not,
@@ -21,7 +23,7 @@ imports beyond the machine's image, and this project's distribution metadata, wh
    the same 1,000 test images with PGD-20 and (reduced) AutoAttack. Epochs are sized from the throughput measured in
    stage 2 and the time the teachers actually took, so that the call ends within the budget.
 
-Everything goes to ``--out`` (default ``$OUT``), at most 8 files: ``summary.json`` (rewritten after every stage, so a
+Everything goes to ``--out`` (default ``gpu_evidence_out``, or ``$OUT`` when set), at most 8 files: ``summary.json`` (rewritten after every stage, so a
 timeout still returns what finished), ``throughput.md``, and the benchmark's ``results.json`` (copied after every
 defence), ``results.md``, ``tradeoff.png``, ``bmtard_balance.png``, and ``log.txt``.
 """
@@ -44,8 +46,8 @@ REPO = Path(__file__).resolve().parents[1]
 CARRY_DIR = REPO / ".gpu_carry"
 DATA_FILE = "cifar10_subset.npz"
 CARRIED = ("art", "multiprocess", "_multiprocess", "dill", "art_bmtad-*.dist-info")
-"""Installed packages the GPU machine lacks (it has torch, timm, safetensors, pluggy, numpy, scipy, scikit-learn,
-matplotlib, tqdm, PyYAML): ART, what ART imports beyond that image, and this project's metadata (entry points)."""
+"""Installed packages a PyTorch image often lacks (it usually has torch, timm, safetensors, pluggy, numpy, scipy,
+scikit-learn, matplotlib, tqdm, PyYAML): ART, what ART imports beyond that, and this package's metadata (entry points)."""
 TREE_LIMIT_MIB = 64.0
 TREE_MARGIN_MIB = 3.0
 RESULT_FILES = ("results.json", "results.md", "tradeoff.png", "bmtard_balance.png")
@@ -501,8 +503,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     prep = commands.add_parser("prepare", help="build the carried data subset and packages (here)")
-    prep.add_argument("--data", type=Path, default=None, help="CIFAR-10 npz (x_train, y_train, x_test, y_test); "
-                      "default: the project's shared data file next to the checkout")
+    prep.add_argument("--data", type=Path, required=True, help="CIFAR-10 as one .npz file (x_train, y_train, x_test, "
+                      "y_test)")
     prep.add_argument("--n-train", type=int, default=18000, help="training images at most (fewer if they don't fit)")
     prep.add_argument("--n-test", type=int, default=1000)
     prep.add_argument("--carry-dir", type=Path, default=CARRY_DIR)
@@ -513,9 +515,7 @@ def main(argv: list[str] | None = None) -> int:
     go.add_argument("--carry-dir", type=Path, default=CARRY_DIR)
     args = parser.parse_args(argv)
     if args.command == "prepare":
-        from art_bmtad.recipes.presets import SHARED_CIFAR10
-
-        print(json.dumps(prepare(args.data or SHARED_CIFAR10, args.carry_dir, args.n_train, args.n_test), indent=1))
+        print(json.dumps(prepare(args.data, args.carry_dir, args.n_train, args.n_test), indent=1))
         return 0
     args.out.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s",

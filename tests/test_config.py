@@ -10,10 +10,19 @@ from art_bmtad.recipes.recipe import ConfigError, Recipe, load_recipe, recipe_fr
 
 def test_every_preset_resolves_and_round_trips_through_its_saved_file(tmp_path) -> None:
     for name in list_presets():
-        recipe = load_recipe(name)
+        needs_file = PRESETS[name].get("data", {}).get("source") == "npz"  # CIFAR-10: no file is assumed
+        recipe = load_recipe(name, overrides={"data.path": "cifar10.npz"} if needs_file else {})
         assert recipe.preset == name
         path = write_recipe(recipe, tmp_path / name / "config.yaml")
         assert load_recipe(config_file=path) == recipe
+
+
+@pytest.mark.parametrize("preset", ["cifar10-cpu", "cifar10-cpu-strong", "cifar10-paper"])
+def test_cifar10_presets_name_both_ways_to_give_the_data(preset) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_recipe(preset)
+    message = str(caught.value)
+    assert "--data-path FILE.npz" in message and "--data cifar10" in message and "--download" in message
 
 
 def test_layers_override_in_order_preset_file_overrides(tmp_path) -> None:

@@ -14,8 +14,8 @@ from art_bmtad.utils.errors import ConfigError
 
 def test_the_paper_presets_load_and_differ_only_where_the_paper_does():
     assert {"cifar10-paper", "cifar10-paper-mobilenetv2", "cifar100-paper"} <= set(list_presets())
-    resnet = load_recipe("cifar10-paper")
-    mobilenet = load_recipe("cifar10-paper-mobilenetv2")
+    resnet = load_recipe("cifar10-paper", overrides={"data.path": "cifar10.npz"})  # CIFAR-10 is never assumed
+    mobilenet = load_recipe("cifar10-paper-mobilenetv2", overrides={"data.path": "cifar10.npz"})
     assert mobilenet.student.model == "cifar/cifar10_mobilenetv2_x1_0"
     assert model_cfg(mobilenet.student.model).num_classes == 10
     assert resnet.student.model == "resnet18" and resnet.student.cifar_stem

@@ -2,22 +2,24 @@
 
 * ``smoke``: scikit-learn's digits (built in), timm ``test_resnet`` students and teachers (1x8x8 inputs),
   a few epochs and a small evaluation with a reduced AutoAttack budget (recorded in the results). Every
-  default defence; the whole benchmark took 165 s on 2 quiet CPU cores with the teachers from the cache.
-* ``cifar10-cpu``: a 4,000-image CIFAR-10 training pool (``--data-path``, the npz layout; 400 of it for
-  validation), timm ``resnet10t`` without the CIFAR stem (32x32 in, 8x8 after the stem), teachers trained here
+  default defence; the whole benchmark took 165 s on 2 cores of an AMD EPYC CPU with the teachers from the cache.
+* ``cifar10-cpu``: a 4,000-image CIFAR-10 training pool (400 of it for validation), timm ``resnet10t`` without the CIFAR stem (32x32 in, 8x8 after the stem), teachers trained here
   (Madry 8 epochs with the learning rate x0.1 after epoch 6: 40.5 clean / 28.7 PGD-20, against 31.8 / 22.5 at a
-  constant rate; clean 30 epochs), 6 epochs per defence, 400 test examples with a reduced AutoAttack. The
-  whole table, teachers included, took 46 min on this project's 2-core CPU machine (with ``kl_scale`` 1 and the
-  constant-rate teacher); lower ``--n-train`` on a slower machine.
+  constant rate; clean 30 epochs), 6 epochs per defence, 400 test examples with a reduced AutoAttack. An
+  earlier version of the preset (``kl_scale`` 1, a constant-rate teacher) took 46 min for the whole table,
+  teachers included, on 2 cores of an AMD EPYC CPU; lower ``--n-train`` on a slower machine.
 * ``cifar10-cpu-strong``: teachers that get a realistic share of the compute, as zoo teachers would have: a
   1,200-image pool (200 of it for validation), a ``resnet10t`` student trained 4 epochs, a Madry teacher trained 3x
   that (12 epochs, learning rate x0.1 after epoch 9) and a clean teacher 20 epochs, each trained once and cached;
   1,000 test examples (clean, PGD-20, reduced AutoAttack). Check the robust teacher with ``art-bmtad teachers
-  --compare-student resnet10t --compare-epochs 4``. The evidence run of the README.
+  --compare-student resnet10t --compare-epochs 4``. The 4-epoch CIFAR-10 run of the docs' benchmarks page.
+* CIFAR-10 comes from ``--data-path`` (an ``.npz`` file, or torchvision's folder with ``--data cifar10``,
+  which ``--download`` fills); no preset assumes where it is.
 * The CPU presets set ``balancing.kl_scale`` to the number of classes (10). The distillation losses are KL
   divergences averaged over batch *and* classes (as in the released code), which makes them 1/C the size of a
   cross-entropy: over a few epochs at the same learning rate the distillation defences then barely move
-  (measured on ``smoke``: B-MTARD 92 clean / 44 AutoAttack with 1, 93 / 69 with 10; ART's Madry 97 / 68).
+  (measured on ``smoke``: B-MTARD 92 clean / 44 AutoAttack with 1, 95 / 70 with 10, as the docs' benchmarks
+  page records with the commands).
   The paper's 300 epochs absorb this; the released CIFAR-100 scripts use the same factor 10. ``cifar10-paper``
   keeps 1, the paper's CIFAR-10 setting.
 * ``cifar10-paper``: the paper's setting for a GPU: full CIFAR-10, ResNet-18 student (CIFAR stem), 300 epochs,
@@ -38,13 +40,9 @@
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 from typing import Any
 
 from art_bmtad.utils.errors import ConfigError
-
-SHARED_CIFAR10 = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10.npz"
-"""``../shared/data/cifar10.npz`` next to a source checkout; override with ``--data-path``."""
 
 _SMOKE_TEACHER = {"model": "test_resnet", "epochs": 8, "lr": 0.05}
 _PAPER_STUDENT = {"model": "resnet18", "cifar_stem": True}
@@ -54,7 +52,7 @@ _PAPER_EVALUATION = {"n_examples": None, "batch_size": 512}
 
 PRESETS: dict[str, dict[str, Any]] = {
     "smoke": {
-        "threads": 1,  # tiny models gain nothing from intra-op threads, and a shared machine loses a lot
+        "threads": 1,  # tiny models gain nothing from intra-op threads, and a loaded machine loses a lot
         "data": {"source": "digits", "val_size": 0.1},
         "student": {"model": "test_resnet"},
         "teachers": {
@@ -68,7 +66,7 @@ PRESETS: dict[str, dict[str, Any]] = {
                        "sanity_examples": 50},
     },
     "cifar10-cpu": {
-        "data": {"source": "npz", "path": str(SHARED_CIFAR10), "n_train": 4000, "val_size": 0.1},
+        "data": {"source": "npz", "n_train": 4000, "val_size": 0.1},
         "student": {"model": "resnet10t"},
         "teachers": {
             "robust": {"model": "resnet10t", "kind": "madry", "epochs": 8, "lr": 0.1, "milestones": [6]},
@@ -79,7 +77,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "evaluation": {"n_examples": 400, "apgd_steps": 25, "n_target_classes": 3, "square_queries": 250},
     },
     "cifar10-cpu-strong": {
-        "data": {"source": "npz", "path": str(SHARED_CIFAR10), "n_train": 1200, "val_size": 200},
+        "data": {"source": "npz", "n_train": 1200, "val_size": 200},
         "student": {"model": "resnet10t"},
         "teachers": {  # 3x (robust) and 5x (clean) the student's 4 epochs, trained once and cached
             "robust": {"model": "resnet10t", "kind": "madry", "epochs": 12, "lr": 0.1, "milestones": [9]},
@@ -91,7 +89,7 @@ PRESETS: dict[str, dict[str, Any]] = {
                        "n_target_classes": 3, "square_queries": 250},
     },
     "cifar10-paper": {
-        "data": {"source": "npz", "path": str(SHARED_CIFAR10), "val_size": 1000},
+        "data": {"source": "npz", "val_size": 1000},
         "student": _PAPER_STUDENT,
         "teachers": {
             "robust": {"model": "robustbench/Zhang2019Theoretically", "pretrained": True},

@@ -603,7 +603,9 @@ def _check_data(data: DataConfig) -> None:
     if not data.source.endswith(".npz"):
         one_of("data.source", data.source, [*list_datasets(), "<path ending in .npz>"])
     if data.source == "npz" and data.path is None:
-        raise ConfigError("data.path: source 'npz' needs the path of the .npz file (--data-path)")
+        raise ConfigError("data.path: no dataset file given: pass the .npz file with --data-path FILE.npz, or, for "
+                          "CIFAR-10 or CIFAR-100, use torchvision's copy with --data cifar10 (or cifar100) "
+                          "--data-path DIR, adding --download to fetch it into DIR")
     if isinstance(data.val_size, float) and not 0 <= data.val_size < 1 or data.val_size < 0:
         raise ConfigError(f"data.val_size: expected a fraction in [0, 1) or a count, got {data.val_size}")
 
