@@ -144,3 +144,13 @@ def test_a_student_timm_cannot_rebuild_is_refused_naming_the_formats_it_can_take
         timm_architecture(spec, "runs/x")
     with pytest.raises(NotATimmModelError, match="a module without a registry name"):
         timm_architecture(None, "runs/x")
+
+
+def test_a_timm_without_model_folders_is_named_before_any_work(evaluated_run, tmp_path, monkeypatch, capsys):
+    def old_parse_model_name(name):
+        raise AssertionError("unknown source")  # how timm releases before local-dir answer
+
+    monkeypatch.setattr(timm.models, "parse_model_name", old_parse_model_name)
+    assert cli.main(["export", str(evaluated_run), "--format", "timm", "--out", str(tmp_path / "out")]) == 2
+    assert "needs a timm that loads model folders" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

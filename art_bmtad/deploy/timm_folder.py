@@ -148,6 +148,7 @@ def export_timm_folder(
     weights = student_weights(run)
     path = Path(out) if out is not None else weights.parent / DEFAULT_FOLDER
     _check_output_folder(path, overwrite)
+    _check_timm_loads_folders()
     if n_verify < 1:
         raise ValueError(f"n_verify must be at least 1, got {n_verify}")
     found = find_evaluation(weights, evaluation)
@@ -183,6 +184,21 @@ def timm_config(architecture: str, model_args: dict[str, Any], num_classes: int,
                crop_mode="center", num_classes=num_classes, label_names=list(class_names), pool_size=None)
     return {"architecture": architecture, "num_classes": num_classes, "label_names": list(class_names),
             "model_args": model_args, "pretrained_cfg": cfg}
+
+
+def _check_timm_loads_folders() -> None:
+    """The installed timm reads ``local-dir:`` model folders (timm 1.0's later releases); the export is checked by
+    loading it that way."""
+    import timm
+    from timm.models import parse_model_name
+
+    try:
+        source = parse_model_name("local-dir:folder")[0]
+    except (AssertionError, ValueError):  # older releases refuse unknown sources
+        source = None
+    if source != "local-dir":
+        raise ValueError(f"--format timm needs a timm that loads model folders (timm.create_model('local-dir:...')); "
+                         f"timm {timm.__version__} does not: pip install -U timm")
 
 
 def _check_output_folder(path: Path, overwrite: bool) -> None:
