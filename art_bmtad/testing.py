@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 @pytest.fixture(autouse=True, scope="module")
 def one_thread() -> Iterator[None]:
-    """Small models on a shared CPU: one intra-op thread is many times faster than contended ones."""
+    """Small models on a loaded CPU: one intra-op thread is many times faster than contended ones."""
     import torch
 
     threads = torch.get_num_threads()

@@ -7,12 +7,12 @@ Two steps, both from the repository root:
     python benchmarks/gpu_evidence.py run --out gpu-results             # on the GPU machine, in one call
     python benchmarks/gpu_evidence.py run --dry-run --out /tmp/dry      # everything at tiny sizes on a CPU
 
-``prepare`` writes an offline bundle for a GPU host without access to a package index, in the folder ``.gpu_carry``
+``prepare`` writes an offline bundle for a GPU host without access to a package index, in the folder ``.gpu_bundle``
 (kept out of git): a CIFAR-10 subset (training images, as many as fit a 64 MiB bundle beside the code, + 1,000 test
 images; rows delta-coded, then a compressed npz) and a copy of the installed packages such a host may lack
 (:data:`CARRIED`: ART and what ART imports beyond a typical PyTorch image, and this package's distribution metadata,
 which names its built-in plugins).
-``run`` puts ``.gpu_carry/site`` on ``sys.path`` and, within ``--budget-s`` seconds:
+``run`` puts ``.gpu_bundle/site`` on ``sys.path`` and, within ``--budget-s`` seconds:
 
 1. ``check``: the CUDA path end to end: B-MTARD with bf16 autocast and channels_last, the student compiled and not,
    validation, then save and reload (predictions equal);
@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 REPO = Path(__file__).resolve().parents[1]
-CARRY_DIR = REPO / ".gpu_carry"
+CARRY_DIR = REPO / ".gpu_bundle"
 DATA_FILE = "cifar10_subset.npz"
 CARRIED = ("art", "multiprocess", "_multiprocess", "dill", "art_bmtad-*.dist-info")
 """Installed packages a PyTorch image often lacks (it usually has torch, timm, safetensors, pluggy, numpy, scipy,
@@ -146,7 +146,7 @@ def _packages_to_carry() -> list[Path]:
 
 
 def _exclude_from_git(carry_dir: Path) -> None:
-    """Add the carry folder to ``.git/info/exclude`` (once), so that it travels only when ``carry`` names it."""
+    """Add the bundle folder to ``.git/info/exclude`` (once), so that it is never committed."""
     try:
         exclude = Path(subprocess.run(["git", "rev-parse", "--git-path", "info/exclude"], cwd=REPO, check=True,
                                       capture_output=True, text=True).stdout.strip())

@@ -13,7 +13,7 @@ student's top-two margin exceeds twice that; both accuracies are recorded. A fai
 raises :class:`ExportVerificationError`; an existing file is only replaced by a verified one.
 
 ONNX: ``torch.onnx.export`` with ``dynamo=False`` (the TorchScript-based exporter) by default: on torch 2.14 it
-exported the smoke student about 8x faster than ``dynamo=True`` (3 s against 26 s on a shared 2-core machine) and
+exported the smoke student about 8x faster than ``dynamo=True`` (3 s against 26 s on 2 cores of an AMD EPYC CPU) and
 needs only ``onnx``; ``onnx_exporter="dynamo"`` uses the ``torch.export``-based exporter (needs ``onnxscript``).
 """
 from __future__ import annotations
