@@ -57,6 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
+    logging.getLogger("art").setLevel(logging.WARNING)  # ART's INFO lines (its data path at import, each attack)
     try:
         return int(args.run(args) or 0)
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM; a checkpointed run has saved its last step

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import inspect
 import json
+import os
+import subprocess
+import sys
 import types
 from pathlib import Path
 
@@ -197,3 +200,16 @@ def test_a_resumed_study_asked_for_no_trials_says_so() -> None:
     settings = TuneSettings(load_recipe("smoke"), n_trials=0, pilot_size=80)
     with pytest.raises(ConfigError, match="--trials 0: a study of no trials would do nothing; give at least 1"):
         settings.check()
+
+
+# ----------------------------------------------------------------------------- the output is the project's own
+def test_a_command_that_loads_art_prints_none_of_arts_start_up_lines(tmp_path) -> None:
+    script = ("import sys; from art_bmtad import cli; "
+              "code = cli.main(['cost', 'test_resnet', '--data', 'digits', '--repeats', '3', '--warmup', '0']); "
+              "print('art loaded:', 'art' in sys.modules); sys.exit(code)")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr
+    assert "art loaded: True" in done.stdout
+    assert "ART_DATA_PATH" not in done.stderr + done.stdout
+    assert done.stderr.strip() == ""

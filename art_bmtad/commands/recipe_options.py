@@ -13,7 +13,6 @@ imports nothing heavy.
 from __future__ import annotations
 
 import argparse
-import logging
 from pathlib import Path
 from typing import Any, Callable
 
@@ -213,15 +212,13 @@ def _zoo_teacher_to_pretrained(overrides: dict[str, Any], role: str) -> None:
 
 
 def quiet_or_progress(args: argparse.Namespace) -> bool:
-    """Progress bars unless ``--quiet`` (every tqdm bar in the process, ART's included, and only on a terminal);
-    ART's INFO logging (one line per attack) is always silenced.
+    """Progress bars unless ``--quiet`` (every tqdm bar in the process, ART's included, and only on a terminal).
 
     Returns:
         Whether to show progress.
     """
     from art_bmtad.utils.progress import set_progress
 
-    logging.getLogger("art").setLevel(logging.WARNING)
     progress = not getattr(args, "quiet", False)
     set_progress(progress)
     return progress
