@@ -129,17 +129,24 @@ def model_card(
         _teachers_section(defence, recipe),
         _recipe_section(defence, recipe, selected_epoch),
         _evaluation_section(evaluation),
-        "## Citation\n\nThe training method is described in " + citation.SHORT + ":\n\n```bibtex\n"
-        + citation.BIBTEX + "\n```",
+        _citation_section(defence),
     ]
     return "\n\n".join(section for section in sections if section) + "\n"
 
 
 def _summary(architecture: str, defence: str | None, input_shape: Sequence[int], class_names: Sequence[str]) -> str:
     trained = f"trained with {defence} by art-bmtad" if defence else "trained by art-bmtad"
+    if defence in DISTILLATION_TEACHERS:
+        trained += " (adversarial distillation from the teachers below)"
     shape = "x".join(str(v) for v in input_shape)
-    return (f"A timm `{architecture}` {trained} (adversarial distillation, {citation.SHORT}). It takes "
-            f"{shape} images and predicts {len(class_names)} classes: {', '.join(class_names)}.")
+    return (f"A timm `{architecture}` {trained}. It takes {shape} images and predicts {len(class_names)} classes: "
+            f"{', '.join(class_names)}.")
+
+
+def _citation_section(defence: str | None) -> str:
+    method = ("The training method, B-MTARD, is described in" if defence == "bmtard" else
+              "art-bmtad, which trained this student, implements B-MTARD from")
+    return f"## Citation\n\n{method} {citation.SHORT}:\n\n```bibtex\n{citation.BIBTEX}\n```"
 
 
 def _usage(mean: Sequence[float], std: Sequence[float], input_shape: Sequence[int]) -> str:
