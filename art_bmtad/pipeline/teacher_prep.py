@@ -9,7 +9,7 @@
 
 Robust teachers train at a constant learning rate unless ``milestones`` name the epochs after which it is
 multiplied by 0.1, the step decay of adversarial-training practice: for the same epochs it gives a markedly more
-robust teacher (see the README), and the teacher's strength decides most of what distillation can reach.
+robust teacher (see the docs' teachers page), and the teacher's strength decides most of what distillation can reach.
 
 Robust teachers need careful evaluation (e.g. AutoAttack) before they are trusted.
 
