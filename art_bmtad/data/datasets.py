@@ -7,7 +7,8 @@ Sources:
 * ``"cifar10"`` / ``"cifar100"``: torchvision's layout under ``root``
   (``torchvision.datasets.CIFAR10(root, download=download)``).
 * ``"npz"`` (or a source ending in ``.npz``): arrays ``x_train``, ``y_train``, ``x_test``,
-  ``y_test`` as uint8 NHWC images (optional ``class_names``), e.g. ``data/cifar10.npz`` (the docs' CLI page writes it with torchvision).
+  ``y_test`` as uint8 NHWC images (optional ``class_names``),
+  e.g. ``data/cifar10.npz`` (the docs' CLI page writes it with torchvision).
 * ``"imagefolder"``: ``root/train/<class>/**/image`` plus an evaluation split in ``root/val``
   (class sub-folders, or Tiny-ImageNet's ``images/`` + ``val_annotations.txt``) or ``root/test``;
   every image is converted to RGB and resized to ``image_size`` x ``image_size``.
