@@ -67,3 +67,15 @@ def test_the_tuning_trials_table_has_the_validation_w_robust():
     row = _rows(study, settings)[0]
     assert row["val_w_robust"] == pytest.approx(0.45)  # (60 + 30) / 2, whatever the objective's weights
     assert row["score"] == pytest.approx(0.51)
+
+
+def test_results_json_records_each_defences_w_robust_and_its_metric():
+    from types import SimpleNamespace
+
+    from art_bmtad.benchmark.results import defence_entry
+
+    results = {name: SimpleNamespace(accuracy=value) for name, value in
+               (("clean", 0.7), ("pgd20", 0.4), ("autoattack", 0.36))}
+    report = SimpleNamespace(results=results, worst_case_accuracy=0.36, failed_checks=[], to_dict=lambda: {})
+    entry = defence_entry("bmtard", report, {}, {}, 1.0)
+    assert entry["w_robust"] == {"metric": "autoattack", "value": pytest.approx(0.53)}

@@ -8,7 +8,8 @@ Layout (``format`` ``art-bmtad-bench/1``)::
      "evaluation": {threat model, n_examples, autoattack, settings, non_standard budgets, attack labels},
      "teachers": [{role, model, kind, source, path, prepare_seconds, accuracy: {clean[, pgd20]}, mean_entropy,
                    inference, deployment}],
-     "defences": [{name, accuracy: {clean, fgsm, pgd20, cw, autoattack, worst_case}, sanity_passed,
+     "defences": [{name, accuracy: {clean, fgsm, pgd20, cw, autoattack, worst_case},
+                   w_robust: {metric: autoattack (else pgd20), value: (clean + robust) / 2}, sanity_passed,
                    failed_checks, train_seconds, seconds_per_epoch, wall_seconds, epochs, selected_epoch,
                    selection, peak_memory_mib, memory_kind, evaluation_seconds, history, checkpoint, notes,
                    processes: 1, or the world size for a defence trained with DistributedDataParallel,
@@ -28,6 +29,7 @@ import platform
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from art_bmtad.evaluation.weighted_robust import robust_metric, w_robust
 from art_bmtad.utils.json_documents import read_json_document
 
 if TYPE_CHECKING:
@@ -109,9 +111,12 @@ def accuracy_row(report: RobustnessReport) -> dict[str, float]:
 def defence_entry(name: str, report: RobustnessReport, training: dict[str, Any], files: dict[str, str],
                   evaluation_seconds: float) -> dict[str, Any]:
     """One defence's record in ``results.json``."""
+    accuracy = accuracy_row(report)
+    metric = robust_metric(accuracy)
     return {
         "name": name,
-        "accuracy": accuracy_row(report),
+        "accuracy": accuracy,
+        "w_robust": {"metric": metric, "value": w_robust(accuracy, metric)},
         "sanity_passed": not report.failed_checks,
         "failed_checks": [check.name for check in report.failed_checks],
         **training,
