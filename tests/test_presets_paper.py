@@ -3,6 +3,7 @@ paper's robust teacher; each stops before any work when a teacher's weight file 
 the folder it goes in."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from art_bmtad import cli
@@ -64,3 +65,34 @@ def test_train_and_bench_stop_before_any_work_without_the_weights(preset, files,
         assert "Traceback" not in err
         assert not out.exists()  # nothing was started: no run folder
         assert not data.exists()  # the data were not touched
+
+
+class _FakeCIFAR100:
+    """torchvision.datasets.CIFAR100's interface (data NHWC uint8, targets, classes) without its files."""
+
+    base_folder = "cifar-100-python"
+
+    def __init__(self, root: str, train: bool, download: bool) -> None:
+        n = 300 if train else 200
+        self.data = np.random.default_rng(int(train)).integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
+        self.targets = list(np.arange(n) % 100)
+        self.classes = [f"class{k}" for k in range(100)]
+
+
+def test_cifar100_loads_from_torchvision_and_from_an_npz_with_its_statistics(tmp_path, monkeypatch):
+    import torchvision
+
+    from art_bmtad.data.catalog import KNOWN_DATASETS
+    from art_bmtad.pipeline.components import open_dataset
+
+    monkeypatch.setattr(torchvision.datasets, "CIFAR100", _FakeCIFAR100)
+    data = open_dataset("cifar100", str(tmp_path), val_size=100, seed=0)
+    assert data.nb_classes == 100 and data.input_shape == (3, 32, 32)
+    assert (len(data.x_train), len(data.x_val), len(data.x_test)) == (200, 100, 200)
+    assert data.mean == KNOWN_DATASETS["cifar100"].mean and data.class_names[7] == "class7"
+
+    fake = _FakeCIFAR100("", True, False)
+    np.savez(tmp_path / "cifar100.npz", x_train=fake.data, y_train=np.array(fake.targets), x_test=fake.data[:100],
+             y_test=np.array(fake.targets[:100]))
+    from_npz = open_dataset("npz", str(tmp_path / "cifar100.npz"), val_size=0.2, seed=0)
+    assert from_npz.nb_classes == 100 and from_npz.mean == KNOWN_DATASETS["cifar100"].mean  # the file's stem
