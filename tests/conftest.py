@@ -41,6 +41,16 @@ def make_classifier(
     )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_teacher_cache(tmp_path_factory: pytest.TempPathFactory):
+    """The suite's own teacher cache (``ART_BMTAD_CACHE``), never the user's: teachers cached by an earlier run, or
+    by another run at the same time, would change what a test trains and reads. Tests that need a cache of their
+    own still pass ``cache_dir`` / ``--cache-dir``; subprocesses inherit this one."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ART_BMTAD_CACHE", str(tmp_path_factory.mktemp("art-bmtad-cache")))
+        yield
+
+
 @pytest.fixture(scope="session")
 def digits():
     """(x, y) of all 1,797 digits: float32 (N, 1, 8, 8) in [0, 1], int64 labels."""

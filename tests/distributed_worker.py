@@ -9,9 +9,11 @@ checkpoints on rank 0 only, into ``OUT/checkpoints``).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -72,11 +74,29 @@ def _crash(epoch: int, step: int) -> None:
         raise RuntimeError("simulated crash")
 
 
+class _StopHeard(logging.Handler):
+    """Set once the trainer has logged that a stop signal reached this process ("SIGTERM; finishing this step")."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.heard = threading.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "finishing this step" in record.getMessage():
+            self.heard.set()
+
+
 def _terminate_launcher(epoch: int, step: int) -> None:
-    """On rank 1 after step 5: SIGTERM to torchrun, which forwards it to both ranks; wait for it to arrive."""
+    """On rank 1 after step 5: SIGTERM to torchrun, which forwards it to both ranks; wait until this rank's trainer
+    has taken it (not a fixed time: on a busy machine torchrun may forward it late), so both ranks stop after step
+    5 whenever the other rank's copy arrives."""
     if step == 5 and distributed.rank() == 1:
+        stop = _StopHeard()
+        logging.getLogger("art_bmtad").addHandler(stop)
         os.kill(os.getppid(), signal.SIGTERM)
-        time.sleep(2)
+        deadline = time.monotonic() + 300
+        while not stop.heard.is_set() and time.monotonic() < deadline:  # the signal handler runs between sleeps
+            time.sleep(0.01)
 
 
 MODES = {"full": None, "resume": None, "stop": _crash, "sigterm": _terminate_launcher}
@@ -92,14 +112,13 @@ def summary(trainer: AdversarialTrainerBMTARDPyTorch) -> dict[str, Any]:
 
 def main(out: str, mode: str = "full") -> None:
     torch.set_num_threads(1)
-    context = distributed.init_from_env()
-    assert context is not None and context.backend == "gloo", context
-    out_dir = Path(out)
-    trainer = train(out_dir / "checkpoints", MODES[mode])
-    state = {k: v.detach().clone().contiguous() for k, v in trainer.get_classifier().model.state_dict().items()}
-    safetensors.torch.save_file(state, str(out_dir / f"rank{context.rank}.safetensors"))
-    (out_dir / f"rank{context.rank}.json").write_text(json.dumps(summary(trainer)))
-    distributed.shutdown()
+    with distributed.process_group_from_env() as context:  # destroyed on every exit: a crash and a stop too
+        assert context is not None and context.backend == "gloo", context
+        out_dir = Path(out)
+        trainer = train(out_dir / "checkpoints", MODES[mode])
+        state = {k: v.detach().clone().contiguous() for k, v in trainer.get_classifier().model.state_dict().items()}
+        safetensors.torch.save_file(state, str(out_dir / f"rank{context.rank}.safetensors"))
+        (out_dir / f"rank{context.rank}.json").write_text(json.dumps(summary(trainer)))
 
 
 if __name__ == "__main__":

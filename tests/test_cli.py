@@ -6,6 +6,7 @@ import json
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -211,19 +212,51 @@ def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[
     return base / "B", args
 
 
+PAUSED_AFTER_STEP_3 = textwrap.dedent("""
+    import logging, sys, threading, time
+    from pathlib import Path
+
+    from art_bmtad import cli
+    from art_bmtad.trainers.base import DistillationTrainer
+
+    ready, heard = Path(sys.argv[1]), threading.Event()
+
+    class StopHeard(logging.Handler):
+        def emit(self, record):
+            if "finishing this step" in record.getMessage():
+                heard.set()
+
+    def pause(self, epoch, step):
+        if step == 3:  # step 2's checkpoint is on disk: wait for the signal (SIGKILL ends the process here)
+            ready.touch()
+            while not heard.is_set():
+                time.sleep(0.01)
+
+    logging.getLogger("art_bmtad").addHandler(StopHeard())
+    DistillationTrainer.on_step_end = pause
+    sys.exit(cli.main(sys.argv[2:]))
+""")
+
+
 def start_then_signal(run_dir: Path, args: list[str], signum: signal.Signals) -> tuple[int, str]:
-    """`art-bmtad train --out RUN_DIR` in a subprocess, sent ``signum`` once its first checkpoint exists; its exit
-    status and standard error."""
-    stderr = run_dir.with_name(run_dir.name + ".stderr")
+    """`art-bmtad train --out RUN_DIR` in a subprocess that pauses after step 3 (step 2 checkpointed) and is sent
+    ``signum`` there: a fixed point, however slowly the machine runs; its exit status and standard error."""
+    stderr, ready = run_dir.with_name(run_dir.name + ".stderr"), run_dir.with_name(run_dir.name + ".paused")
     with stderr.open("w") as err:
-        worker = subprocess.Popen([sys.executable, "-m", "art_bmtad", "--quiet", "train", "--out", str(run_dir),
-                                   *args], stdout=subprocess.DEVNULL, stderr=err)
-        deadline = time.monotonic() + 180
-        while not list((run_dir / "checkpoints").glob("ckpt-*.safetensors")) and worker.poll() is None:
-            assert time.monotonic() < deadline, "no checkpoint appeared"
-            time.sleep(0.02)
-        worker.send_signal(signum)
-        worker.wait(timeout=180)
+        worker = subprocess.Popen([sys.executable, "-c", PAUSED_AFTER_STEP_3, str(ready), "--quiet", "train",
+                                   "--out", str(run_dir), *args], stdout=subprocess.DEVNULL, stderr=err)
+        try:
+            deadline = time.monotonic() + 600  # against a hang only
+            while not ready.exists():
+                assert worker.poll() is None, "the run ended before step 3"
+                assert time.monotonic() < deadline, "the run did not reach step 3"
+                time.sleep(0.02)
+            worker.send_signal(signum)
+            worker.wait(timeout=600)
+        finally:
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait()
     return worker.returncode, stderr.read_text()
 
 

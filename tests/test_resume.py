@@ -66,23 +66,24 @@ def test_checkpoint_holds_the_full_state(tmp_path):
 
 
 def test_resume_after_sigkill_of_a_real_process(tmp_path, reference):
+    pause_at = STEPS_PER_EPOCH + 2  # checkpoints after every step; killed while epoch 2 is under way
     worker = subprocess.Popen(
-        [sys.executable, "-m", "tests.training_runs", str(tmp_path), str(torch.get_num_threads())],
+        [sys.executable, "-m", "tests.training_runs", str(tmp_path), str(torch.get_num_threads()), str(pause_at)],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     try:
-        for line in worker.stdout:  # checkpoints after every step; kill while epoch 2 is under way
-            if line.strip() == f"step {STEPS_PER_EPOCH + 2}":
+        for line in worker.stdout:  # the worker waits at that step (before saving it) until it is killed
+            if line.strip() == f"step {pause_at}":
                 worker.send_signal(signal.SIGKILL)
                 break
-        worker.wait(timeout=60)
+        worker.wait(timeout=600)
     finally:
         if worker.poll() is None:
             worker.kill()
     assert worker.returncode == -signal.SIGKILL
     newest = int(checkpoint_paths(tmp_path)[-1].name[5:14])
-    assert STEPS_PER_EPOCH < newest < 2 * STEPS_PER_EPOCH
+    assert newest == pause_at - 1 and STEPS_PER_EPOCH < newest < 2 * STEPS_PER_EPOCH
     resumed, scheduler = make_trainer(seed=123)
     fit(resumed, scheduler, resume=tmp_path)
     assert_same_run(reference["bmtard"], resumed)

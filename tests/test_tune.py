@@ -5,9 +5,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import signal
-import sqlite3
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -128,20 +128,44 @@ def test_study_finishes_prunes_never_reads_test_data_and_its_config_trains(tmp_p
     assert (out / "student.safetensors").is_file()
 
 
+PAUSED_AFTER_A_TRIAL = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+
+    import art_bmtad.tuning
+    from art_bmtad import cli
+
+    ready, write_trials_table = Path(sys.argv[1]), art_bmtad.tuning.write_trials_table
+
+    def write_then_pause(study, settings, folder):
+        write_trials_table(study, settings, folder)
+        ready.touch()
+        while True:  # after the first finished trial, until SIGKILL
+            time.sleep(1)
+
+    art_bmtad.tuning.write_trials_table = write_then_pause
+    sys.exit(cli.main(sys.argv[2:]))
+""")
+
+
 @pytest.mark.slow  # a second Python process: about 20 s on a busy 2-core machine
 def test_resume_after_sigkill_adds_the_remaining_trials_without_repeating_finished_ones(tmp_path, cache):
-    run_dir = tmp_path / "study"
-    command = [sys.executable, "-m", "art_bmtad", "--quiet", "tune", *tiny_args(cache), "--pruner", "none",
-               "--trials", "3", "--out", str(run_dir)]
+    run_dir, ready = tmp_path / "study", tmp_path / "paused"
+    command = [sys.executable, "-c", PAUSED_AFTER_A_TRIAL, str(ready), "--quiet", "tune", *tiny_args(cache),
+               "--pruner", "none", "--trials", "3", "--out", str(run_dir)]
     worker = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        _wait_for_a_complete_trial(run_dir, worker)
+        deadline = time.monotonic() + 600  # against a hang only
+        while not ready.exists():
+            assert worker.poll() is None, f"the tune process ended early: {worker.stderr.read()}"
+            assert time.monotonic() < deadline, "no trial finished in time"
+            time.sleep(0.1)
     finally:
         worker.send_signal(signal.SIGKILL)
         worker.wait()
     study = optuna.load_study(study_name=STUDY_NAME, storage=storage_url(run_dir))
     before = {t.number: t.params for t in study.trials if t.state == TrialState.COMPLETE}
-    assert 1 <= len(before) < 3, "the study finished before the kill; make its trials longer"
+    assert len(before) == 1  # killed after its first trial, at a fixed point
 
     assert main(["--quiet", "tune", "--resume", str(run_dir)]) == 0
     study = optuna.load_study(study_name=STUDY_NAME, storage=storage_url(run_dir))
@@ -151,27 +175,6 @@ def test_resume_after_sigkill_adds_the_remaining_trials_without_repeating_finish
         assert study.trials[number].state == TrialState.COMPLETE and study.trials[number].params == params
     assert len({tuple(sorted(t.params.items())) for t in finished}) == 3  # no finished trial repeated
     assert (run_dir / "config.yaml").is_file()
-
-
-def _wait_for_a_complete_trial(run_dir: Path, worker: subprocess.Popen, timeout: float = 300) -> None:
-    """Poll the worker's SQLite file, read-only, until a trial is complete.
-
-    Plain ``sqlite3`` rather than ``optuna.load_study``: Optuna creates its tables when it opens a storage, and doing
-    that here while the worker creates them makes one of the two fail with "table ... already exists".
-    """
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert worker.poll() is None, f"the tune process ended early: {worker.stderr.read()}"
-        if (run_dir / STUDY_FILE).is_file():
-            try:
-                with sqlite3.connect(f"file:{run_dir / STUDY_FILE}?mode=ro", uri=True) as db:
-                    (complete,) = db.execute("SELECT COUNT(*) FROM trials WHERE state = 'COMPLETE'").fetchone()
-            except sqlite3.OperationalError:  # the schema is not created yet, or the file is busy
-                complete = 0
-            if complete:
-                return
-        time.sleep(0.1)
-    raise AssertionError("no trial completed in time")
 
 
 def test_pareto_study_writes_its_front(tmp_path, cache):

@@ -1,7 +1,8 @@
 """Small, fully seeded training runs shared by the resume, hostile-input and distributed tests.
 
-Run as ``python -m tests.training_runs FOLDER THREADS`` it trains with a checkpoint after every step and prints
-``step N`` after each one, so that a test can SIGKILL it in the middle of an epoch.
+Run as ``python -m tests.training_runs FOLDER THREADS PAUSE_AT`` it trains with a checkpoint after every step,
+prints ``step N`` after each one and stops at step ``PAUSE_AT`` (before saving it) until it is killed, so that a test
+can SIGKILL it at a known point in the middle of an epoch, however slowly the machine runs.
 """
 from __future__ import annotations
 
@@ -69,13 +70,14 @@ def assert_same_run(a: DistillationTrainer, b: DistillationTrainer) -> None:
     assert comparable_history(a) == comparable_history(b)
 
 
-def _main(folder: str, threads: int) -> None:
+def _main(folder: str, threads: int, pause_at: int) -> None:
     torch.set_num_threads(threads)
     trainer, scheduler = make_trainer()
 
     def report(epoch: int, step: int) -> None:
         print(f"step {step}", flush=True)
-        time.sleep(0.05)  # leaves the test time to SIGKILL this process before the epoch ends
+        while step == pause_at:  # until SIGKILL
+            time.sleep(1)
 
     trainer.on_step_end = report
     fit(trainer, scheduler, checkpoint_dir=folder, checkpoint_every=1)
@@ -83,7 +85,7 @@ def _main(folder: str, threads: int) -> None:
 
 
 if __name__ == "__main__":
-    _main(sys.argv[1], int(sys.argv[2]))
+    _main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))
 
 
 class Stop(Exception):
