@@ -62,7 +62,7 @@ import statistics
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -170,12 +170,13 @@ class Study:
     channels_last: bool = False
     threads: int | None = None
     executable: tuple[str, ...] = (sys.executable, "-m", "art_bmtad")
-    timings: dict[str, float] = field(default_factory=dict)
+
+    def data_source(self) -> list[str]:
+        """``--data npz`` for an ``.npz`` file, else torchvision's CIFAR-10 folder, and ``--data-path``."""
+        return ["--data", "npz" if self.data.suffix == ".npz" else "cifar10", "--data-path", str(self.data)]
 
     def data_options(self) -> list[str]:
-        source = "npz" if self.data.suffix == ".npz" else "cifar10"
-        return ["--data", source, "--data-path", str(self.data), "--n-train", str(self.sizing.n_pool),
-                "--val-size", str(self.sizing.val_size)]
+        return [*self.data_source(), "--n-train", str(self.sizing.n_pool), "--val-size", str(self.sizing.val_size)]
 
     def device_options(self) -> list[str]:
         return ["--threads", str(self.threads)] if self.threads else []
@@ -220,8 +221,7 @@ class Study:
 
     def eval_command(self, model: Path) -> list[str]:
         s = self.sizing
-        data = [] if model.suffix != ".safetensors" else ["--data", "npz" if self.data.suffix == ".npz" else "cifar10",
-                                          "--data-path", str(self.data)]
+        data = self.data_source() if model.suffix == ".safetensors" else []  # a run folder knows its data
         return [*self.executable, "eval", "--model", str(model), *data, "--n-examples", str(s.n_examples),
                 "--attacks", "clean,pgd20,autoattack", "--autoattack-backend", "reference",
                 "--autoattack-budget", s.autoattack_budget, *self.device_options(), "--out", str(self.report(model)),
@@ -242,7 +242,6 @@ class Study:
         if code != 0:
             raise SystemExit(f"study: stage {name} failed (exit {code}); see {logs / f'{name}.log'}. Re-running the "
                              "same command continues from the last finished stage")
-        self.timings[name] = seconds
         timings_file = self.out / "timings.json"
         known = json.loads(timings_file.read_text()) if timings_file.is_file() else {}
         timings_file.write_text(json.dumps({**known, name: round(seconds, 1)}, indent=1))
