@@ -454,7 +454,8 @@ def plot_balance(study: Study, path: Path) -> Path | None:
     histories = {(row.key, seed): study.run_dir(row, seed) / "history.json" for row in rows for seed in study.seeds}
     if not rows or not any(p.is_file() for p in histories.values()):
         return None
-    figure, axes = plt.subplots(2, len(rows), figsize=(3.2 * len(rows), 5.4), dpi=100, sharex=True, squeeze=False)
+    figure, axes = plt.subplots(2, len(rows), figsize=(3.2 * len(rows), 5.4), dpi=100, sharex=True, sharey="row",
+                                squeeze=False)
     for column, row in enumerate(rows):
         for index, seed in enumerate(study.seeds):
             history_path = histories[(row.key, seed)]
