@@ -143,6 +143,7 @@ def test_page_blocks_run(page: Path, tmp_path: Path, teacher_cache: Path, monkey
         try:
             example.evaluate()
         except SkipTest:
+            document.namespace.pop(LAST_OUTPUT, None)  # an output block after a skipped block is not compared
             continue
         ran += 1
     if ran == 0:
