@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -194,7 +195,7 @@ def test_bad_output_paths_are_refused_before_any_work(student_run, tmp_path, mon
     (tmp_path / "existing.pt").write_bytes(b"keep me")
     (tmp_path / "readonly").mkdir()
     if out.startswith("readonly"):  # (the tests may run as root, for whom chmod does not make a folder read-only)
-        real_access = export_module.os.access
+        real_access = os.access
         monkeypatch.setattr("art_bmtad.run.files.os.access",
                             lambda path, mode: "readonly" not in str(path) and real_access(path, mode))
 
