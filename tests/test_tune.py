@@ -135,24 +135,26 @@ PAUSED_AFTER_A_TRIAL = textwrap.dedent("""
     import art_bmtad.tuning
     from art_bmtad import cli
 
-    ready, write_trials_table = Path(sys.argv[1]), art_bmtad.tuning.write_trials_table
+    ready, go, write_trials_table = Path(sys.argv[1]), Path(sys.argv[2]), art_bmtad.tuning.write_trials_table
 
-    def write_then_pause(study, settings, folder):
+    def write_then_wait(study, settings, folder):
         write_trials_table(study, settings, folder)
         ready.touch()
-        while True:  # after the first finished trial, until SIGKILL
-            time.sleep(1)
+        while not go.exists():  # after each finished trial, until the test says go (or kills the process)
+            time.sleep(0.05)
 
-    art_bmtad.tuning.write_trials_table = write_then_pause
-    sys.exit(cli.main(sys.argv[2:]))
+    art_bmtad.tuning.write_trials_table = write_then_wait
+    sys.exit(cli.main(sys.argv[3:]))
 """)
+"""``python -c PAUSED_AFTER_A_TRIAL READY GO ARGS...``: ``art-bmtad ARGS`` that touches READY after its first finished
+trial and waits there until GO exists: a fixed point for a test to act at, however slowly the machine runs."""
 
 
 @pytest.mark.slow  # a second Python process: about 20 s on a busy 2-core machine
 def test_resume_after_sigkill_adds_the_remaining_trials_without_repeating_finished_ones(tmp_path, cache):
     run_dir, ready = tmp_path / "study", tmp_path / "paused"
-    command = [sys.executable, "-c", PAUSED_AFTER_A_TRIAL, str(ready), "--quiet", "tune", *tiny_args(cache),
-               "--pruner", "none", "--trials", "3", "--out", str(run_dir)]
+    command = [sys.executable, "-c", PAUSED_AFTER_A_TRIAL, str(ready), str(tmp_path / "never"), "--quiet", "tune",
+               *tiny_args(cache), "--pruner", "none", "--trials", "3", "--out", str(run_dir)]
     worker = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 600  # against a hang only

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 import subprocess
 import sys
 import time
@@ -17,7 +16,7 @@ from art_bmtad.tuning import STUDY_FILE, TuneSettings
 from art_bmtad.tuning.storage import resumed_storage, shown
 from art_bmtad.tuning.study import STUDY_NAME
 from art_bmtad.utils.errors import ConfigError
-from tests.test_tune import tiny_args
+from tests.test_tune import PAUSED_AFTER_A_TRIAL, tiny_args
 
 optuna = pytest.importorskip("optuna", reason="art-bmtad tune needs the 'tune' extra (pip install optuna)")
 
@@ -70,18 +69,25 @@ def test_default_storage_is_the_run_folders_sqlite_file(tmp_path, cache):
 def test_two_processes_share_one_study_through_one_sqlite_url(tmp_path, cache):
     url = f"sqlite:///{tmp_path / 'shared.db'}"
 
-    def start(folder: str, trials: int) -> subprocess.Popen:
-        command = [sys.executable, "-m", "art_bmtad", "--quiet", "tune", *tiny_args(cache), "--pruner", "none",
+    def start(folder: str, trials: int, *launch: str) -> subprocess.Popen:
+        command = [sys.executable, *launch, "--quiet", "tune", *tiny_args(cache), "--pruner", "none",
                    "--trials", str(trials), "--storage", url, "--out", str(tmp_path / folder)]
         return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
-    first = start("a", 2)
+    ready, go = tmp_path / "first-paused", tmp_path / "go"
+    first = start("a", 2, "-c", PAUSED_AFTER_A_TRIAL, str(ready), str(go))  # waits after its first trial
+    second = None
     try:
-        _wait_for_a_complete_trial(tmp_path / "shared.db", first)
-        second = start("b", 4)  # joins the study while the first may still be running; it finishes the rest
+        deadline = time.monotonic() + 600  # against a hang only
+        while not ready.exists():
+            assert first.poll() is None, f"the tune process ended early: {first.stderr.read()}"
+            assert time.monotonic() < deadline, "no trial completed in time"
+            time.sleep(0.1)
+        second = start("b", 4, "-m", "art_bmtad")  # joins the study while the first holds; it finishes the rest
+        go.touch()
         outputs = [process.communicate(timeout=600) for process in (first, second)]
     finally:
-        for process in (first, locals().get("second")):
+        for process in (first, second):
             if process is not None and process.poll() is None:
                 process.kill()
     assert [process.returncode for process in (first, second)] == [0, 0], [err for _, err in outputs]
@@ -89,23 +95,6 @@ def test_two_processes_share_one_study_through_one_sqlite_url(tmp_path, cache):
     assert ran[0] and ran[1] and not ran[0] & ran[1]  # both worked on it, no trial run twice
     assert ran[0] | ran[1] == {"0", "1", "2", "3"}
     assert [trial.number for trial in finished(url)] == [0, 1, 2, 3]
-
-
-def _wait_for_a_complete_trial(database: Path, worker: subprocess.Popen, timeout: float = 300) -> None:
-    """Poll the SQLite file read-only (opening it with Optuna would race the worker creating its tables)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert worker.poll() is None, f"the tune process ended early: {worker.stderr.read()}"
-        if database.is_file():
-            try:
-                with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as db:
-                    (complete,) = db.execute("SELECT COUNT(*) FROM trials WHERE state = 'COMPLETE'").fetchone()
-            except sqlite3.OperationalError:
-                complete = 0
-            if complete:
-                return
-        time.sleep(0.1)
-    raise AssertionError("no trial completed in time")
 
 
 def test_passwords_are_masked_and_asked_for_again(tmp_path):
