@@ -34,7 +34,7 @@ PGD accuracy) and importance.png (fANOVA importance of each setting; rough from 
 printed per trial. A killed study continues with --resume RUN_DIR (finished trials are kept, an interrupted
 one runs again); a second process works on the same study with --join RUN_DIR.
 
---storage URL keeps the study in any database Optuna takes instead of study.db (sqlite:////shared/study.db,
+--storage URL keeps the study in any database Optuna takes instead of study.db (sqlite:////mnt/studies/study.db,
 postgresql://user:password@host/db with psycopg2 installed, mysql+pymysql://...), so processes on many machines
 work on one study: start each with the same options and its own --out. The study remembers its settings and
 refuses a process whose settings differ (device, threads and file locations may). tune.json keeps the URL with

@@ -1,5 +1,5 @@
 """Where a study lives: the SQLite file in the run folder by default, or any database Optuna's ``RDBStorage`` takes
-(``tune --storage URL``: ``sqlite:////shared/study.db``, ``postgresql://user:password@host/db``,
+(``tune --storage URL``: ``sqlite:////mnt/studies/study.db``, ``postgresql://user:password@host/db``,
 ``mysql+pymysql://...``), so that processes on many machines work on one study.
 
 The study records the settings it was created with (``tune.json`` without the trial count and the storage); a
