@@ -315,35 +315,38 @@ class DistillationTrainer(Trainer, abc.ABC):
         epochs = tqdm(total=nb_epochs, initial=min(loop.epoch, nb_epochs), desc=self.method, disable=not show)
         consistent = True  # False while a step or an epoch end is half done: such a state is never saved
         try:
+            # The handlers stay installed until the interrupted run is saved: under torchrun a repeated SIGTERM
+            # during the collective save is ignored instead of killing a rank mid-save.
             with self._mechanics.interrupts_deferred(enabled=run.store is not None):
-                while loop.epoch < nb_epochs:
-                    if loop.slot == 0:
-                        loop.order = data.order(loop.data_seed, loop.epoch)
-                    model.train()
-                    started = time.perf_counter()
-                    batches = data.batches(loop.order, loop.slot)
-                    bar = tqdm(batches, total=data.n_slots, initial=loop.slot, leave=False, disable=not show)
-                    for slot, x, y in bar:
+                try:
+                    while loop.epoch < nb_epochs:
+                        if loop.slot == 0:
+                            loop.order = data.order(loop.data_seed, loop.epoch)
+                        model.train()
+                        started = time.perf_counter()
+                        batches = data.batches(loop.order, loop.slot)
+                        bar = tqdm(batches, total=data.n_slots, initial=loop.slot, leave=False, disable=not show)
+                        for slot, x, y in bar:
+                            consistent = False
+                            self._scale_balancer_rates(optimizer.param_groups[0]["lr"] / loop.initial_lr)
+                            self.history.record_step(self._train_step(x, y))
+                            if scheduler is not None and self.scheduler_step == "batch":
+                                scheduler.step()
+                            loop.slot, loop.step, consistent = slot + 1, loop.step + 1, True
+                            self.on_step_end(loop.epoch + 1, loop.step)
+                            self._mechanics.stop_if_interrupted()
+                            if run.store is not None and run.every and loop.step % run.every == 0:
+                                self._mechanics.save(run)
                         consistent = False
-                        self._scale_balancer_rates(optimizer.param_groups[0]["lr"] / loop.initial_lr)
-                        self.history.record_step(self._train_step(x, y))
-                        if scheduler is not None and self.scheduler_step == "batch":
-                            scheduler.step()
-                        loop.slot, loop.step, consistent = slot + 1, loop.step + 1, True
-                        self.on_step_end(loop.epoch + 1, loop.step)
-                        self._mechanics.stop_if_interrupted()
-                        if run.store is not None and run.every and loop.step % run.every == 0:
+                        self._end_epoch(run, validation, started, epochs)
+                        loop.epoch, loop.slot, loop.order, consistent = loop.epoch + 1, 0, None, True
+                        epochs.update()
+                        if run.store is not None:
                             self._mechanics.save(run)
-                    consistent = False
-                    self._end_epoch(run, validation, started, epochs)
-                    loop.epoch, loop.slot, loop.order, consistent = loop.epoch + 1, 0, None, True
-                    epochs.update()
-                    if run.store is not None:
-                        self._mechanics.save(run)
-                    self._mechanics.stop_if_interrupted()
-        except KeyboardInterrupt:
-            self._mechanics.save_on_interrupt(run, consistent)
-            raise
+                        self._mechanics.stop_if_interrupted()
+                except KeyboardInterrupt:
+                    self._mechanics.save_on_interrupt(run, consistent)
+                    raise
         finally:
             epochs.close()
         if loop.best is not None:
