@@ -61,10 +61,13 @@ import shlex
 import statistics
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 ETA_TAU = 0.001
 """B-MTARD's temperature rate (the paper's): the students need ``1 / ETA_TAU`` rate-weighted steps."""
@@ -98,6 +101,8 @@ SEED_STYLES = ("-", "--", ":", "-.")
 """Line style of each seed in ``balance.png`` (the colour is the teacher's)."""
 BALANCED = ("bmtard", "bmtard-ebb-only", "bmtard-nlb-only", "mtard")
 """Rows whose histories have temperatures and loss weights to plot."""
+_TIMINGS_LOCK = threading.Lock()
+"""``timings.json`` is read and rewritten by every stage, some of them at once (``--jobs``)."""
 
 
 @dataclass(frozen=True)
@@ -169,6 +174,7 @@ class Study:
     amp: bool = False
     channels_last: bool = False
     threads: int | None = None
+    jobs: int = 1
     executable: tuple[str, ...] = (sys.executable, "-m", "art_bmtad")
 
     def data_source(self) -> list[str]:
@@ -179,7 +185,9 @@ class Study:
         return [*self.data_source(), "--n-train", str(self.sizing.n_pool), "--val-size", str(self.sizing.val_size)]
 
     def device_options(self) -> list[str]:
-        return ["--threads", str(self.threads)] if self.threads else []
+        """``--threads``: as asked, else the CPUs shared out between the ``jobs`` stages that run at once."""
+        threads = self.threads or (max(1, len(os.sched_getaffinity(0)) // self.jobs) if self.jobs > 1 else None)
+        return ["--threads", str(threads)] if threads else []
 
     # files
     def teacher_file(self, role: str) -> Path:
@@ -242,16 +250,30 @@ class Study:
         if code != 0:
             raise SystemExit(f"study: stage {name} failed (exit {code}); see {logs / f'{name}.log'}. Re-running the "
                              "same command continues from the last finished stage")
-        timings_file = self.out / "timings.json"
-        known = json.loads(timings_file.read_text()) if timings_file.is_file() else {}
-        timings_file.write_text(json.dumps({**known, name: round(seconds, 1)}, indent=1))
+        with _TIMINGS_LOCK:
+            timings_file = self.out / "timings.json"
+            known = json.loads(timings_file.read_text()) if timings_file.is_file() else {}
+            timings_file.write_text(json.dumps({**known, name: round(seconds, 1)}, indent=1))
         print(f"[{time.strftime('%H:%M:%S')}] {name}: done in {seconds:.0f} s", flush=True)
 
-    def teachers(self) -> None:
-        for role in ("robust", "clean"):
-            if not self.teacher_file(role).is_file():
-                self.teacher_file(role).parent.mkdir(parents=True, exist_ok=True)
-                self.run_stage(f"teacher-{role}", self.teacher_command(role))
+    def run_all(self, stages: Sequence[Callable[[], None]]) -> None:
+        """Run independent stages, ``jobs`` of them at a time (each stage is its own process); the first failure
+        stops the study once the stages already running have ended."""
+        if self.jobs == 1:
+            for stage in stages:
+                stage()
+            return
+        pool = ThreadPoolExecutor(self.jobs)
+        try:
+            for future in as_completed([pool.submit(stage) for stage in stages]):
+                future.result()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def teacher(self, role: str) -> None:
+        if not self.teacher_file(role).is_file():
+            self.teacher_file(role).parent.mkdir(parents=True, exist_ok=True)
+            self.run_stage(f"teacher-{role}", self.teacher_command(role))
 
     def train(self, row: Row, seed: int) -> None:
         run_dir = self.run_dir(row, seed)
@@ -266,6 +288,10 @@ class Study:
     def evaluate(self, model: Path, name: str) -> None:
         if not self.report(model).is_file():
             self.run_stage(f"eval-{name}", self.eval_command(model))
+
+    def train_and_evaluate(self, row: Row, seed: int) -> None:
+        self.train(row, seed)
+        self.evaluate(self.run_dir(row, seed), f"{row.key}-seed{seed}")
 
     def plan(self) -> str:
         s = self.sizing
@@ -522,17 +548,13 @@ def write_outputs(study: Study) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------------------------- main
 def run(study: Study, ignore_strength: bool) -> dict[str, Any]:
-    """Every stage in order, each skipped when its output exists."""
-    study.teachers()
+    """Every stage in order, each skipped when its output exists; independent stages ``jobs`` at a time."""
+    study.run_all([partial(study.teacher, role) for role in ("robust", "clean")])
     baseline = [row for row in study.rows if row.key == BASELINE]
-    for row in baseline:
-        for seed in study.seeds:
-            study.train(row, seed)
-    for role in ("robust", "clean"):
-        study.evaluate(study.teacher_file(role), f"teacher-{role}")
-    for row in baseline:
-        for seed in study.seeds:
-            study.evaluate(study.run_dir(row, seed), f"{row.key}-seed{seed}")
+    study.run_all([partial(study.train, row, seed) for row in baseline for seed in study.seeds])
+    study.run_all([partial(study.evaluate, study.teacher_file(role), f"teacher-{role}") for role in ("robust", "clean")]
+                  + [partial(study.evaluate, study.run_dir(row, seed), f"{row.key}-seed{seed}")
+                     for row in baseline for seed in study.seeds])
     results = write_outputs(study)
     strength = results["strength"]
     if strength is not None:
@@ -541,13 +563,8 @@ def run(study: Study, ignore_strength: bool) -> dict[str, Any]:
             raise SystemExit("study: the teachers are not clearly stronger than the student's own Madry training, so "
                              "the other rows could not answer the question; train stronger teachers (--teacher-epochs "
                              "or --teacher-model; delete teachers/ and the evaluations), or --ignore-strength")
-    others = [row for row in study.rows if row.key != BASELINE]
-    for row in others:
-        for seed in study.seeds:
-            study.train(row, seed)
-    for row in others:
-        for seed in study.seeds:
-            study.evaluate(study.run_dir(row, seed), f"{row.key}-seed{seed}")
+    study.run_all([partial(study.train_and_evaluate, row, seed)
+                   for row in study.rows if row.key != BASELINE for seed in study.seeds])
     return write_outputs(study)
 
 
@@ -568,7 +585,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="bf16 autocast in the distillation rows (default: off)")
     parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=False,
                         help="the channels-last memory format for every student (default: off)")
-    parser.add_argument("--threads", type=int, help="CPU threads of every stage (default: the physical cores)")
+    parser.add_argument("--threads", type=int, help="CPU threads of every stage (default: the physical cores, "
+                        "shared out between --jobs)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="independent stages run at once, each its own process (default: 1). On a small CPU two "
+                             "single-thread processes can do more per second than one with two threads: measure "
+                             "with `epoch_speed.py` first")
     parser.add_argument("--tiny", action="store_true", help="every stage at a toy size: a dry run, not a result")
     parser.add_argument("--plan", action="store_true", help="print the sizing and the commands, run nothing")
     parser.add_argument("--ignore-strength", action="store_true",
@@ -593,11 +615,13 @@ def make_study(args: argparse.Namespace) -> Study:
     if unknown:
         raise SystemExit(f"study: unknown row {unknown[0]!r}; rows: {', '.join(known)}")
     seeds = tuple(int(seed) for seed in args.seeds.split(","))
+    if args.jobs < 1:
+        raise SystemExit(f"study: --jobs {args.jobs}: give at least 1")
     executable = tuple(shlex.split(os.environ["ART_BMTAD"])) if os.environ.get("ART_BMTAD") else Study.executable
     return Study(out=args.out, data=args.data.resolve(), sizing=sizing, seeds=seeds,
                  rows=tuple(known[key] for key in args.rows.split(",")), model=args.model,
                  teacher_model=args.teacher_model, amp=args.amp, channels_last=args.channels_last,
-                 threads=args.threads, executable=executable)
+                 threads=args.threads, jobs=args.jobs, executable=executable)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

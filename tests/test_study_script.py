@@ -158,7 +158,7 @@ def test_a_tiny_dry_run_passes_every_stage(tmp_path):
              x_test=rng.integers(0, 256, (100, 32, 32, 3), dtype=np.uint8), y_test=np.arange(100) % 10)
     env_before = os.environ.get("DATA")
     study.main(["--tiny", "--data", str(data), "--out", str(tmp_path / "study"), "--seeds", "0",
-                "--rows", "madry,bmtard-ebb-only,bmtard-nlb-only", "--threads", "1"])
+                "--rows", "madry,bmtard-ebb-only,bmtard-nlb-only", "--jobs", "2"])
     assert os.environ.get("DATA") == env_before
     results = json.loads((tmp_path / "study" / "study.json").read_text())
     assert all(row["per_seed"] for row in results["rows"])
@@ -167,3 +167,26 @@ def test_a_tiny_dry_run_passes_every_stage(tmp_path):
     assert {value["last"] for key, value in balance["bmtard-nlb-only"].items()
             if key.startswith("temperature/")} == {1.0}
     assert (tmp_path / "study" / "balance.png").is_file()
+
+
+def test_jobs_run_independent_stages_at_once_and_share_out_the_threads(tmp_path, monkeypatch):
+    import threading
+
+    monkeypatch.setattr(study.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    assert "--threads" not in _study(tmp_path).train_command(study.ROWS[0], 0, resume=False, overwrite=False)
+    s = _study(tmp_path, jobs=2)
+    command = s.train_command(study.ROWS[0], 0, resume=False, overwrite=False)
+    assert command[command.index("--threads") + 1] == "2"  # 4 CPUs, 2 stages at once
+    assert _study(tmp_path, jobs=2, threads=3).device_options() == ["--threads", "3"]
+    both_started = threading.Barrier(2, timeout=10)  # only passes when two stages run at the same time
+    s.run_all([both_started.wait, both_started.wait])
+    ran = []
+
+    def fails():
+        raise SystemExit("study: stage x failed")
+
+    with pytest.raises(SystemExit, match="stage x failed"):
+        _study(tmp_path, jobs=1).run_all([lambda: ran.append(1), fails, lambda: ran.append(3)])
+    assert ran == [1]  # one at a time: nothing after the failure
+    with pytest.raises(SystemExit, match="--jobs 0: give at least 1"):
+        study.make_study(study.parse_args(["--data", str(tmp_path / "c.npz"), "--jobs", "0"]))
