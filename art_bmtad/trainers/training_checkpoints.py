@@ -31,7 +31,7 @@ import secrets
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 import numpy as np
 import safetensors.torch
@@ -199,11 +199,7 @@ def read_run_record(folder: str | os.PathLike) -> dict[str, Any] | None:
         FileNotFoundError: ``folder`` holds no checkpoint.
         CheckpointError: no checkpoint header in it reads.
     """
-    paths = checkpoint_paths(folder)
-    if not paths:
-        raise FileNotFoundError(f"no training checkpoint (ckpt-*.safetensors) in {folder}")
-    problems = []
-    for path in reversed(paths):
+    def read_header(path: Path) -> dict[str, Any] | None:
         try:
             with safe_open(str(path), framework="pt", device="cpu") as handle:
                 metadata = handle.metadata() or {}
@@ -211,8 +207,9 @@ def read_run_record(folder: str | os.PathLike) -> dict[str, Any] | None:
                 raise CheckpointError(f"{path} is not an art-bmtad training checkpoint")
             return json.loads(metadata[RUN_RECORD_KEY]) if RUN_RECORD_KEY in metadata else None
         except (SafetensorError, OSError, ValueError, RuntimeError) as err:
-            problems.append(f"{path.name}: {err}")
-    raise CheckpointError(f"no readable checkpoint in {folder}: " + "; ".join(problems))
+            raise CheckpointError(f"{path.name}: {err}") from err
+
+    return _newest_readable(folder, read_header)[1]
 
 
 def differing_keys(saved: Any, current: Any, prefix: str = "") -> list[str]:
@@ -295,19 +292,32 @@ def load_newest_good(folder: str | os.PathLike) -> tuple[Path, dict[str, torch.T
     Warns:
         CheckpointWarning: naming each newer file that was skipped, and why.
     """
+    def warn(path: Path, problem: str) -> None:
+        warnings.warn(f"skipping checkpoint {path}: {problem}; trying the previous one", CheckpointWarning,
+                      stacklevel=4)
+
+    path, (tensors, state) = _newest_readable(folder, read_checkpoint, on_skip=warn)
+    return path, tensors, state
+
+
+_Read = TypeVar("_Read")
+
+
+def _newest_readable(folder: str | os.PathLike, read: Callable[[Path], _Read],
+                     on_skip: Callable[[Path, str], None] | None = None) -> tuple[Path, _Read]:
+    """The newest checkpoint in ``folder`` that ``read`` accepts (it raises :class:`CheckpointError` for one it
+    does not), and what it read; ``on_skip`` hears of each newer one passed over."""
     paths = checkpoint_paths(folder)
     if not paths:
         raise FileNotFoundError(f"no training checkpoint (ckpt-*.safetensors) in {folder}")
     problems = []
     for path in reversed(paths):
         try:
-            tensors, state = read_checkpoint(path)
+            return path, read(path)
         except CheckpointError as err:
             problems.append(str(err))
-            warnings.warn(f"skipping checkpoint {path}: {err}; trying the previous one", CheckpointWarning,
-                          stacklevel=2)
-            continue
-        return path, tensors, state
+            if on_skip is not None:
+                on_skip(path, str(err))
     raise CheckpointError(f"no usable checkpoint in {folder}: " + "; ".join(problems))
 
 
