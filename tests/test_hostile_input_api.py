@@ -61,6 +61,31 @@ def test_fit_refuses_what_would_give_no_optimiser_step_before_any_work(digits, m
     assert not trainer.history.steps
 
 
+@pytest.mark.parametrize("size, batch_size, message", [
+    (0, 32, r"generator holds 0 training examples: .* give at least 2"),
+    (1, 32, r"generator holds 1 training example: .* give at least 2"),
+    (64, 1, r"generator.batch_size 1 gives batches of 1: .* use at least 2"),
+])
+def test_fit_generator_refuses_a_generator_that_gives_no_optimiser_step(digits, size, batch_size, message) -> None:
+    x, y = digits
+    trainer = trainers()["bmtard"]
+
+    class Source:  # duck-typed like ART's DataGenerator, whose own check stops at size 0 but not at 1
+        def __init__(self) -> None:
+            self.size, self.batch_size = size, batch_size
+
+        def get_batch(self):
+            raise AssertionError("no batch may be drawn before the check")
+
+    generator = Source()
+    with pytest.raises(ValueError, match=message):
+        trainer.fit_generator(generator, nb_epochs=1)
+    with pytest.raises(TypeError, match=r"generator must be an ART DataGenerator with integer size and batch_size, "
+                                        r"got tuple \(size=None, batch_size=None\)"):
+        trainer.fit_generator((x, y), nb_epochs=1)
+    assert not trainer.history.steps
+
+
 @pytest.mark.filterwarnings("ignore:epoch 1. robust teacher")  # untrained teachers, on purpose
 def test_the_smallest_data_and_batch_that_train_are_accepted(digits) -> None:
     x, y = digits

@@ -277,9 +277,14 @@ class DistillationTrainer(Trainer, abc.ABC):
         must yield that process's own shard.
         """
         check_positive_int(nb_epochs=nb_epochs)
+        size, batch_size = (getattr(generator, name, None) for name in ("size", "batch_size"))
+        if not all(isinstance(value, (int, np.integer)) and not isinstance(value, bool) for value in (size, batch_size)):
+            raise TypeError(f"generator must be an ART DataGenerator with integer size and batch_size, got "
+                            f"{type(generator).__name__} (size={size!r}, batch_size={batch_size!r})")
+        check_batching(int(size), int(batch_size), batch_name="generator.batch_size", data_name="generator")
         plan = checkpoint_plan(checkpoint_dir, checkpoint_every, keep_last, resume)
         validation = self._validation_tensors(validation_data)
-        n_batches = math.ceil(generator.size / generator.batch_size)
+        n_batches = math.ceil(size / batch_size)
 
         def batches(order: None, start: int) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
             for slot in range(n_batches):
