@@ -9,17 +9,17 @@ than the student alone and the student trains long enough for the balancers to a
 Stages, each skipped when its output exists (re-running the command continues after a kill; a distillation
 student continues from its last epoch checkpoint with ``art-bmtad train --resume``):
 
-1. Teachers, trained once with ``art-bmtad teachers`` (and cached): a Madry ``resnet10t`` with 3x the students'
-   epochs, and a clean ``resnet10t`` (crop + flip). Every student distils from these same two files.
+1. Teachers, trained once with ``art-bmtad teachers`` (and cached): a Madry ``resnet10t`` (33 epochs) and a clean
+   ``resnet10t`` (60 epochs, crop + flip). Every student distils from these same two files.
 2. ART's Madry students (``art-madry-pgd``, one per seed) and the evaluation of them and of both teachers.
 3. Strength check: the robust teacher's AutoAttack accuracy must be at least 5 points above the Madry students'
    mean, and the clean teacher's clean accuracy at least 10 points above theirs. If not, the study stops there
    (the remaining rows could not answer the question); ``--ignore-strength`` goes on anyway.
-4. The other rows, one student per seed: B-MTARD, MTARD, RSLAD, ART's TRADES, and B-MTARD with only
-   Entropy-Based Balance (Normalization Loss Balance off: weights fixed at 0.5/0.5) and with only NLB (EBB off:
-   temperatures fixed at ``t_init``).
-5. Evaluation of every student on the first 1,000 CIFAR-10 test images: clean, PGD-20, and the reference
-   AutoAttack (Croce & Hein's code: APGD-CE, APGD-T, FAB-T, Square), with its gradient-masking sanity checks.
+4. The other rows, one student per seed, each evaluated as soon as it is trained: B-MTARD, MTARD, RSLAD, ART's
+   TRADES, and B-MTARD with only Entropy-Based Balance (Normalization Loss Balance off: weights fixed at 0.5/0.5)
+   and with only NLB (EBB off: temperatures fixed at ``t_init``).
+5. Evaluation of every model on the first 1,000 CIFAR-10 test images: clean, PGD-20, and the reference
+   AutoAttack (Croce & Hein's code: APGD-CE, APGD-T, FAB-T, Square).
 6. ``study.md`` / ``study.json``: the table (mean ± sample standard deviation over seeds, per-seed values in the
    JSON), W-Robust = (clean + AutoAttack) / 2, the strength check; ``balance.png``: temperatures and loss weights
    per training step of every B-MTARD and MTARD run (did the balancers act?); ``tradeoff.png``.
@@ -29,22 +29,25 @@ Sizing (the defaults), and why:
 * Budget rule: Entropy-Based Balance moves a temperature by at most ``eta_tau`` = 0.001 per step, and the
   balancers' rates follow the learning rate; for the temperatures to be able to move by 1 the students need
   ``sum over steps of eta_tau x lr/lr0 >= 1``, i.e. at least 1,000 steps at the full rate.
-* Training pool 3,700 images (500 of them held out for checkpoint selection): 3,200 training images; batch 32:
-  3,200 / 32 = 100 steps per epoch; 11 epochs with the learning rate x0.1 after epoch 10: 1,000 steps at the full
-  rate + 100 at a tenth = 1,100 SGD steps, rate-weighted 1,010 >= 1,000. Every row has the same budget.
-* Teachers: robust 33 epochs (3x), lr x0.1 after epoch 25, batch 128: 25 x 33 = 825 steps over 3x the students'
-  images; clean 60 epochs, batch 128: 1,500 steps. Both are trained on seed 0's pool; the seed-1 students' pools
-  are other seeded subsets of the same training split (the test split is never seen by anyone).
+* Students: training pool 3,700 images, of which the 3,200 training images are used (the 500 held out are the
+  teachers' validation split; the students keep their last epoch, so no per-epoch validation is paid for);
+  batch 16: 200 steps per epoch; 6 epochs, learning rate 0.05 (0.1 at batch 32, scaled linearly) x0.1 after
+  epoch 5: 1,000 steps at the full rate + 200 at a tenth = 1,200 SGD steps, rate-weighted 1,020 >= 1,000. The
+  batch is small because the cost of a student is its images x passes: 1,200 steps at batch 16 are 19,200
+  images. Every row has the same budget and the same training attack (PGD-10, step 2/255).
+* Teachers: robust 33 epochs, lr x0.1 after epoch 25, batch 128 (825 steps, 5.5x the students' passes over the
+  data); clean 60 epochs, batch 128 (1,500 steps). Both are trained on seed 0's pool; the seed-1 students'
+  pools are other seeded subsets of the same training split (the test split is never seen by anyone).
 * Evaluation budget: the first 1,000 test images; PGD-20 (step 2/255, random start); the reference AutoAttack at
-  25 APGD steps (APGD-CE, APGD-T with 9 targets, FAB-T 25 steps, Square 1,250 queries) -- a reduced budget,
-  stated as such in every report (``--autoattack-budget standard`` for the full one, about 4x the attack time).
-* Time, estimated from per-pass costs before measurement (replace with ``benchmarks/epoch_speed.py``'s figures):
-  a resnet10t (no CIFAR stem) forward + backward at batch 128 on 2 cores takes about 0.18 s in fp32 and 0.11 s with
-  bf16 autocast + channels-last; a B-MTARD step is about 13 such passes (10 attack, 2 training, 2 teacher
-  forwards of about a third each), at batch 32 about a quarter of that: about 0.55 s (fp32) or 0.35 s (bf16) per
-  step, 6-10 min per student. 14 students (7 rows x 2 seeds): 85-140 min; teachers about 20 min; 16 evaluations
-  at 1-3 min. bf16 (``--amp``, with ``--channels-last``) is what brings the study near 150 minutes; ``--plan``
-  prints the steps and the commands, and each stage's wall time is written to ``timings.json``.
+  10 steps (APGD-CE, APGD-T with 9 targets and FAB-T 10 steps each, Square 500 queries) -- a reduced budget,
+  stated as such in every report (``--autoattack-budget 25`` or ``standard`` for more, at about 2x and 8x the
+  attack time). The gradient-masking sanity checks are off by default (``--sanity-checks`` turns them on, at about
+  a third more evaluation time): Square is a black-box attack, and the PGD-20/AutoAttack gap is in the table.
+* Time: each stage's wall time is written to ``timings.json``; ``--plan`` prints the steps and the commands.
+  ``--jobs 2`` runs two stages at once, one thread each, which on 2 cores does about 1.26x the work per second of
+  one two-thread process (``benchmarks/epoch_speed.py``, B-MTARD epochs at batch 32); the distillation rows'
+  bf16 autocast (``--amp --channels-last``) is faster still but changes the arithmetic of only some rows (ART's
+  trainers stay fp32), so it is off by default.
 
 Data: ``--data`` (or ``$DATA``): a CIFAR-10 ``.npz`` (``x_train``, ``y_train``, ``x_test``, ``y_test``) or the folder
 of torchvision's CIFAR-10 layout; there is no default path. ``--tiny`` runs every stage at a toy size (a dry run of
@@ -111,15 +114,17 @@ class Sizing:
 
     n_pool: int = 3700
     val_size: int = 500
-    batch_size: int = 32
-    epochs: int = 11
-    milestones: tuple[int, ...] = (10,)
+    batch_size: int = 16
+    epochs: int = 6
+    milestones: tuple[int, ...] = (5,)
+    lr: float = 0.05
     teacher_batch_size: int = 128
     robust_teacher_epochs: int = 33
     robust_teacher_milestones: tuple[int, ...] = (25,)
     clean_teacher_epochs: int = 60
     n_examples: int = 1000
-    autoattack_budget: str = "25"
+    autoattack_budget: str = "10"
+    sanity_checks: bool = False
     kl_scale: float = 10.0
 
     @property
@@ -216,8 +221,8 @@ class Study:
         if resume:
             return [*self.executable, "train", "--resume", str(run_dir), *self.device_options(), "--quiet"]
         s = self.sizing
-        overrides = [f"schedule.milestones=[{','.join(map(str, s.milestones))}]", "schedule.lr=0.1",
-                     "schedule.weight_decay=5e-4", f"balancing.kl_scale={s.kl_scale}", "schedule.select_by=robust",
+        overrides = [f"schedule.milestones=[{','.join(map(str, s.milestones))}]", f"schedule.lr={s.lr}",
+                     "schedule.weight_decay=5e-4", f"balancing.kl_scale={s.kl_scale}", "schedule.select_by=null",
                      f"amp={'true' if self.amp else 'false'}",
                      f"channels_last={'true' if self.channels_last else 'false'}", *row.overrides]
         return [*self.executable, "train", "--defence", row.defence, *self.data_options(), "--model", self.model,
@@ -232,8 +237,8 @@ class Study:
         data = self.data_source() if model.suffix == ".safetensors" else []  # a run folder knows its data
         return [*self.executable, "eval", "--model", str(model), *data, "--n-examples", str(s.n_examples),
                 "--attacks", "clean,pgd20,autoattack", "--autoattack-backend", "reference",
-                "--autoattack-budget", s.autoattack_budget, *self.device_options(), "--out", str(self.report(model)),
-                "--quiet"]
+                "--autoattack-budget", s.autoattack_budget, *([] if s.sanity_checks else ["--no-sanity-checks"]),
+                *self.device_options(), "--out", str(self.report(model)), "--quiet"]
 
     # running
     def run_stage(self, name: str, command: list[str]) -> None:
@@ -430,9 +435,9 @@ def render(results: dict[str, Any]) -> str:
     lines = [
         "# CIFAR-10 study",
         "",
-        f"- Students: `{results['model']}`, {s['n_pool'] - s['val_size']} training images ({s['val_size']} more for "
-        f"checkpoint selection), batch {s['batch_size']}, {s['epochs']} epochs, lr 0.1 x0.1 after "
-        f"{s['milestones'] or 'none'}: {results['steps']} SGD steps (rate-weighted "
+        f"- Students: `{results['model']}`, {s['n_pool'] - s['val_size']} training images, batch {s['batch_size']}, "
+        f"{s['epochs']} epochs, lr {s['lr']} x0.1 after {s['milestones'] or 'none'}, the last epoch kept: "
+        f"{results['steps']} SGD steps (rate-weighted "
         f"{results['rate_weighted_steps']:.0f}; "
         f"eta_tau x steps = {ETA_TAU * results['rate_weighted_steps']:.2f}); kl_scale {s['kl_scale']} for the "
         f"distillation rows; bf16 autocast {'on' if results['amp'] else 'off'} (distillation rows only), "
@@ -441,7 +446,8 @@ def render(results: dict[str, Any]) -> str:
         f"{s['clean_teacher_epochs']} epochs with crop + flip; batch {s['teacher_batch_size']}",
         f"- Evaluation: the first {s['n_examples']} CIFAR-10 test images, Linf eps 8/255: clean, PGD-20, reference "
         f"AutoAttack (APGD-CE, APGD-T, FAB-T, Square) at budget {s['autoattack_budget']} "
-        f"({_budget_text(s['autoattack_budget'])})",
+        f"({_budget_text(s['autoattack_budget'])}); gradient-masking sanity checks "
+        f"{'on' if s.get('sanity_checks') else 'off'}",
         f"- Seeds: {results['seeds']}; cells are mean ± sample standard deviation over seeds, in %",
         "",
     ]
@@ -580,7 +586,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--teacher-model", default="resnet10t", help="both teachers' architecture")
     parser.add_argument("--teacher-epochs", type=int, help="robust teacher epochs (default: 3x the students')")
     parser.add_argument("--autoattack-budget",
-                        help="reference AutoAttack budget: standard or N APGD steps (default: 25)")
+                        help="reference AutoAttack budget: standard or N APGD steps (default: 10)")
+    parser.add_argument("--sanity-checks", action=argparse.BooleanOptionalAction, default=False,
+                        help="the evaluation's gradient-masking sanity checks (default: off)")
     parser.add_argument("--amp", action=argparse.BooleanOptionalAction, default=False,
                         help="bf16 autocast in the distillation rows (default: off)")
     parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=False,
@@ -609,6 +617,7 @@ def make_study(args: argparse.Namespace) -> Study:
             (round(0.75 * args.teacher_epochs),) if sizing.robust_teacher_milestones else ()))
     if args.autoattack_budget is not None:
         sizing = dataclasses.replace(sizing, autoattack_budget=args.autoattack_budget)
+    sizing = dataclasses.replace(sizing, sanity_checks=args.sanity_checks)
     check_sizing(sizing, args.tiny)
     known = {row.key: row for row in ROWS}
     unknown = [key for key in args.rows.split(",") if key not in known]

@@ -28,14 +28,14 @@ study = _load("study_cifar10")
 
 def test_the_default_size_lets_the_temperatures_move_by_one():
     sizing = study.Sizing()
-    assert sizing.steps_per_epoch == 100  # (3,700 - 500) / 32
-    assert sizing.steps == 1100
-    assert sizing.rate_weighted_steps == pytest.approx(1010)  # 10 epochs at the full rate, 1 at a tenth
+    assert sizing.steps_per_epoch == 200  # (3,700 - 500) / 16
+    assert sizing.steps == 1200
+    assert sizing.rate_weighted_steps == pytest.approx(1020)  # 5 epochs at the full rate, 1 at a tenth
     assert study.ETA_TAU * sizing.rate_weighted_steps >= 1
     study.check_sizing(sizing, tiny=False)
     with pytest.raises(SystemExit, match=r"440 steps per student \(404 rate-weighted\) let a temperature move by at "
                                          r"most 0.40"):
-        study.check_sizing(study.Sizing(epochs=11, batch_size=80), tiny=False)
+        study.check_sizing(study.Sizing(epochs=11, milestones=(10,), batch_size=80), tiny=False)
     with pytest.raises(SystemExit, match="at least 1,000 test images"):
         study.check_sizing(study.Sizing(n_examples=500), tiny=False)
     study.check_sizing(study.TINY, tiny=True)
@@ -61,10 +61,11 @@ def test_every_row_trains_at_the_same_budget_from_the_same_teachers(tmp_path):
     assert len(commands) == 14
     for (key, seed), command in commands.items():
         text = " ".join(command)
-        assert "--epochs 11 --batch-size 32" in text and f"--seed {seed}" in text
+        assert "--epochs 6 --batch-size 16" in text and f"--seed {seed}" in text
         assert "--n-train 3700 --val-size 500" in text
         assert f"--robust-teacher {s.teacher_file('robust')}" in text
-        assert "schedule.milestones=[10]" in text and "balancing.kl_scale=10.0" in text
+        assert "schedule.milestones=[5]" in text and "schedule.lr=0.05" in text and "balancing.kl_scale=10.0" in text
+        assert "schedule.select_by=null" in text  # the last epoch's student: no per-epoch validation to pay for
     assert "balancing.loss_balance=false" in " ".join(commands[("bmtard-ebb-only", 0)])
     assert "balancing.entropy_balance=false" in " ".join(commands[("bmtard-nlb-only", 1)])
     assert "--defence art-madry-pgd" in " ".join(commands[("madry", 0)])
@@ -72,7 +73,7 @@ def test_every_row_trains_at_the_same_budget_from_the_same_teachers(tmp_path):
     assert "--kind madry --epochs 33 --milestones 25 --batch-size 128 --seed 0" in robust
     evaluation = s.eval_command(s.run_dir(s.rows[0], 0))
     assert evaluation[evaluation.index("--n-examples") + 1] == "1000"
-    assert "--autoattack-backend reference --autoattack-budget 25" in " ".join(evaluation)
+    assert "--autoattack-backend reference --autoattack-budget 10 --no-sanity-checks" in " ".join(evaluation)
     assert "--data" not in evaluation  # a run folder knows its data
     teacher_eval = s.eval_command(s.teacher_file("clean"))
     assert teacher_eval[teacher_eval.index("--data-path") + 1] == str(tmp_path / "cifar10.npz")
