@@ -87,14 +87,16 @@ class Row:
     label: str
     defence: str
     overrides: tuple[str, ...] = ()
+    distils: bool = True
+    """Whether the row learns from the teachers (ART's own trainers do not, so they train beside them)."""
 
 
 ROWS = (
     Row("bmtard", "B-MTARD", "bmtard"),
     Row("mtard", "MTARD", "mtard"),
     Row("rslad", "RSLAD", "rslad"),
-    Row("madry", "ART Madry", "art-madry-pgd"),
-    Row("trades", "ART TRADES", "art-trades"),
+    Row("madry", "ART Madry", "art-madry-pgd", distils=False),
+    Row("trades", "ART TRADES", "art-trades", distils=False),
     Row("bmtard-ebb-only", "B-MTARD, EBB only (NLB off)", "bmtard", ("balancing.loss_balance=false",)),
     Row("bmtard-nlb-only", "B-MTARD, NLB only (EBB off)", "bmtard", ("balancing.entropy_balance=false",)),
 )
@@ -119,8 +121,10 @@ class Sizing:
     milestones: tuple[int, ...] = (5,)
     lr: float = 0.05
     teacher_batch_size: int = 128
-    robust_teacher_epochs: int = 33
-    robust_teacher_milestones: tuple[int, ...] = (25,)
+    robust_teacher_pool: int = 15500
+    robust_teacher_batch_size: int = 64
+    robust_teacher_epochs: int = 3
+    robust_teacher_milestones: tuple[int, ...] = (2,)
     clean_teacher_epochs: int = 60
     n_examples: int = 1000
     autoattack_budget: str = "10"
@@ -145,7 +149,7 @@ class Sizing:
 
 
 TINY = Sizing(n_pool=160, val_size=32, batch_size=16, epochs=2, milestones=(), teacher_batch_size=32,
-              robust_teacher_epochs=2, robust_teacher_milestones=(), clean_teacher_epochs=2, n_examples=48,
+              robust_teacher_pool=200, robust_teacher_batch_size=32, robust_teacher_epochs=2, robust_teacher_milestones=(), clean_teacher_epochs=2, n_examples=48,
               autoattack_budget="2")
 """A dry run of every stage (minutes on a CPU): checks the machinery, measures nothing."""
 
@@ -211,9 +215,12 @@ class Study:
         kind = ["--kind", "madry", "--epochs", str(s.robust_teacher_epochs)] if role == "robust" else \
             ["--kind", "clean", "--epochs", str(s.clean_teacher_epochs), "--augment"]
         milestones = s.robust_teacher_milestones if role == "robust" else ()
+        pool, batch = (s.robust_teacher_pool, s.robust_teacher_batch_size) if role == "robust" else \
+            (s.n_pool, s.teacher_batch_size)
         return [*self.executable, "teachers", "--model", self.teacher_model, *kind,
                 *(["--milestones", ",".join(map(str, milestones))] if milestones else []),
-                "--batch-size", str(s.teacher_batch_size), "--seed", str(self.seeds[0]), *self.data_options(),
+                "--batch-size", str(batch), "--seed", str(self.seeds[0]), *self.data_source(),
+                "--n-train", str(pool), "--val-size", str(s.val_size),
                 *self.device_options(), "--out", str(self.teacher_file(role).with_suffix("")), "--quiet"]
 
     def train_command(self, row: Row, seed: int, *, resume: bool, overwrite: bool) -> list[str]:
@@ -227,8 +234,8 @@ class Study:
                      f"channels_last={'true' if self.channels_last else 'false'}", *row.overrides]
         return [*self.executable, "train", "--defence", row.defence, *self.data_options(), "--model", self.model,
                 "--epochs", str(s.epochs), "--batch-size", str(s.batch_size), "--seed", str(seed),
-                "--robust-teacher", str(self.teacher_file("robust")),
-                "--clean-teacher", str(self.teacher_file("clean")),
+                *(["--robust-teacher", str(self.teacher_file("robust")),
+                   "--clean-teacher", str(self.teacher_file("clean"))] if row.distils else []),
                 *(arg for override in overrides for arg in ("--set", override)), *self.device_options(),
                 "--out", str(run_dir), *(["--overwrite"] if overwrite else []), "--quiet"]
 
@@ -555,9 +562,10 @@ def write_outputs(study: Study) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------- main
 def run(study: Study, ignore_strength: bool) -> dict[str, Any]:
     """Every stage in order, each skipped when its output exists; independent stages ``jobs`` at a time."""
-    study.run_all([partial(study.teacher, role) for role in ("robust", "clean")])
+    alone = [row for row in study.rows if not row.distils]  # ART's own trainers: train beside the teachers
+    study.run_all([partial(study.teacher, role) for role in ("robust", "clean")]
+                  + [partial(study.train, row, seed) for row in alone for seed in study.seeds])
     baseline = [row for row in study.rows if row.key == BASELINE]
-    study.run_all([partial(study.train, row, seed) for row in baseline for seed in study.seeds])
     study.run_all([partial(study.evaluate, study.teacher_file(role), f"teacher-{role}") for role in ("robust", "clean")]
                   + [partial(study.evaluate, study.run_dir(row, seed), f"{row.key}-seed{seed}")
                      for row in baseline for seed in study.seeds])
