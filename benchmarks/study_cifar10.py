@@ -443,14 +443,17 @@ def render(results: dict[str, Any]) -> str:
         "# CIFAR-10 study",
         "",
         f"- Students: `{results['model']}`, {s['n_pool'] - s['val_size']} training images, batch {s['batch_size']}, "
-        f"{s['epochs']} epochs, lr {s['lr']} x0.1 after {s['milestones'] or 'none'}, the last epoch kept: "
+        f"{s['epochs']} epochs, lr {s['lr']} x0.1 after epoch {', '.join(map(str, s['milestones'])) or 'none'}, "
+        f"the last epoch kept: "
         f"{results['steps']} SGD steps (rate-weighted "
         f"{results['rate_weighted_steps']:.0f}; "
         f"eta_tau x steps = {ETA_TAU * results['rate_weighted_steps']:.2f}); kl_scale {s['kl_scale']} for the "
         f"distillation rows; bf16 autocast {'on' if results['amp'] else 'off'} (distillation rows only), "
         f"channels-last {'on' if results.get('channels_last') else 'off'}",
-        f"- Teachers: `{results['teacher_model']}`, robust: Madry {s['robust_teacher_epochs']} epochs, clean: "
-        f"{s['clean_teacher_epochs']} epochs with crop + flip; batch {s['teacher_batch_size']}",
+        f"- Teachers: `{results['teacher_model']}`, robust: Madry, {s['robust_teacher_pool'] - s['val_size']} "
+        f"training images, {s['robust_teacher_epochs']} epochs, batch {s['robust_teacher_batch_size']}; clean: "
+        f"{s['n_pool'] - s['val_size']} training images, {s['clean_teacher_epochs']} epochs with crop + flip, batch "
+        f"{s['teacher_batch_size']}",
         f"- Evaluation: the first {s['n_examples']} CIFAR-10 test images, Linf eps 8/255: clean, PGD-20, reference "
         f"AutoAttack (APGD-CE, APGD-T, FAB-T, Square) at budget {s['autoattack_budget']} "
         f"({_budget_text(s['autoattack_budget'])}); gradient-masking sanity checks "
