@@ -9,8 +9,8 @@ than the student alone and the student trains long enough for the balancers to a
 Stages, each skipped when its output exists (re-running the command continues after a kill; a distillation
 student continues from its last epoch checkpoint with ``art-bmtad train --resume``):
 
-1. Teachers, trained once with ``art-bmtad teachers`` (and cached): a Madry ``resnet10t`` (33 epochs) and a clean
-   ``resnet10t`` (60 epochs, crop + flip). Every student distils from these same two files.
+1. Teachers, trained once with ``art-bmtad teachers`` (and cached): a Madry ``resnet10t`` (30,000 images, 5 epochs,
+   PGD-5) and a clean ``resnet10t`` (60 epochs, crop + flip). Every student distils from these same two files.
 2. ART's Madry students (``art-madry-pgd``, one per seed) and the evaluation of them and of both teachers.
 3. Strength check: the robust teacher's AutoAttack accuracy must be at least 5 points above the Madry students'
    mean, and the clean teacher's clean accuracy at least 10 points above theirs. If not, the study stops there
@@ -35,9 +35,12 @@ Sizing (the defaults), and why:
   epoch 5: 1,000 steps at the full rate + 200 at a tenth = 1,200 SGD steps, rate-weighted 1,020 >= 1,000. The
   batch is small because the cost of a student is its images x passes: 1,200 steps at batch 16 are 19,200
   images. Every row has the same budget and the same training attack (PGD-10, step 2/255).
-* Teachers: robust 33 epochs, lr x0.1 after epoch 25, batch 128 (825 steps, 5.5x the students' passes over the
-  data); clean 60 epochs, batch 128 (1,500 steps). Both are trained on seed 0's pool; the seed-1 students'
-  pools are other seeded subsets of the same training split (the test split is never seen by anyone).
+* Teachers: robust on a 30,500-image pool (30,000 training images), 5 epochs at batch 64, lr x0.1 after epoch 4
+  (2,345 steps, 7.8x the students' images), trained against PGD-5 (step 2/255) so that twice the steps fit in the
+  time of PGD-10: a robust teacher trained on the students' 3,200 images overfits and ends below the students' own
+  Madry training. Clean: the students' pool, 60 epochs, batch 128 (1,500 steps). Both are trained with seed 0;
+  the seed-1 students' pools are other seeded subsets of the same training split (the test split is never seen
+  by anyone).
 * Evaluation budget: the first 1,000 test images; PGD-20 (step 2/255, random start); the reference AutoAttack at
   10 steps (APGD-CE, APGD-T with 9 targets and FAB-T 10 steps each, Square 500 queries) -- a reduced budget,
   stated as such in every report (``--autoattack-budget 25`` or ``standard`` for more, at about 2x and 8x the
@@ -121,10 +124,11 @@ class Sizing:
     milestones: tuple[int, ...] = (5,)
     lr: float = 0.05
     teacher_batch_size: int = 128
-    robust_teacher_pool: int = 15500
+    robust_teacher_pool: int = 30500
     robust_teacher_batch_size: int = 64
-    robust_teacher_epochs: int = 3
-    robust_teacher_milestones: tuple[int, ...] = (2,)
+    robust_teacher_epochs: int = 5
+    robust_teacher_milestones: tuple[int, ...] = (4,)
+    robust_teacher_max_iter: int = 5
     clean_teacher_epochs: int = 60
     n_examples: int = 1000
     autoattack_budget: str = "10"
@@ -149,7 +153,8 @@ class Sizing:
 
 
 TINY = Sizing(n_pool=160, val_size=32, batch_size=16, epochs=2, milestones=(), teacher_batch_size=32,
-              robust_teacher_pool=200, robust_teacher_batch_size=32, robust_teacher_epochs=2, robust_teacher_milestones=(), clean_teacher_epochs=2, n_examples=48,
+              robust_teacher_pool=200, robust_teacher_batch_size=32, robust_teacher_epochs=2,
+              robust_teacher_milestones=(), clean_teacher_epochs=2, n_examples=48,
               autoattack_budget="2")
 """A dry run of every stage (minutes on a CPU): checks the machinery, measures nothing."""
 
@@ -212,7 +217,8 @@ class Study:
     # commands
     def teacher_command(self, role: str) -> list[str]:
         s = self.sizing
-        kind = ["--kind", "madry", "--epochs", str(s.robust_teacher_epochs)] if role == "robust" else \
+        kind = ["--kind", "madry", "--epochs", str(s.robust_teacher_epochs), "--max-iter",
+                str(s.robust_teacher_max_iter)] if role == "robust" else \
             ["--kind", "clean", "--epochs", str(s.clean_teacher_epochs), "--augment"]
         milestones = s.robust_teacher_milestones if role == "robust" else ()
         pool, batch = (s.robust_teacher_pool, s.robust_teacher_batch_size) if role == "robust" else \
@@ -487,17 +493,14 @@ def render(results: dict[str, Any]) -> str:
 def plot_balance(study: Study, path: Path) -> Path | None:
     """Temperatures (top) and loss weights (bottom) per step of the balanced rows, one column per row, one line per
     seed and teacher."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: no global backend to set, nothing to close
 
     rows = [row for row in study.rows if row.key in BALANCED]
     histories = {(row.key, seed): study.run_dir(row, seed) / "history.json" for row in rows for seed in study.seeds}
     if not rows or not any(p.is_file() for p in histories.values()):
         return None
-    figure, axes = plt.subplots(2, len(rows), figsize=(3.2 * len(rows), 5.4), dpi=100, sharex=True, sharey="row",
-                                squeeze=False)
+    figure = Figure(figsize=(3.2 * len(rows), 5.4), dpi=100)
+    axes = figure.subplots(2, len(rows), sharex=True, sharey="row", squeeze=False)
     for column, row in enumerate(rows):
         for index, seed in enumerate(study.seeds):
             history_path = histories[(row.key, seed)]
@@ -518,20 +521,17 @@ def plot_balance(study: Study, path: Path) -> Path | None:
             axes[1][column].legend(fontsize=6)
     figure.tight_layout()
     figure.savefig(path)
-    plt.close(figure)
     return path
 
 
 def plot_tradeoff(results: dict[str, Any], path: Path) -> Path | None:
     """Clean against AutoAttack accuracy: every seed as a dot, the mean as a cross, teachers as squares."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: no global backend to set, nothing to close
 
     if not any(row["per_seed"] for row in results["rows"]):
         return None
-    figure, axes = plt.subplots(figsize=(6.4, 4.6), dpi=100)
+    figure = Figure(figsize=(6.4, 4.6), dpi=100)
+    axes = figure.subplots()
     for row in results["rows"]:
         if not row["per_seed"]:
             continue
@@ -549,7 +549,6 @@ def plot_tradeoff(results: dict[str, Any], path: Path) -> Path | None:
     axes.legend(fontsize=7)
     figure.tight_layout()
     figure.savefig(path)
-    plt.close(figure)
     return path
 
 

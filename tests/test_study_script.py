@@ -71,8 +71,8 @@ def test_every_row_trains_at_the_same_budget_from_the_same_teachers(tmp_path):
     assert "balancing.entropy_balance=false" in " ".join(commands[("bmtard-nlb-only", 1)])
     assert "--defence art-madry-pgd" in " ".join(commands[("madry", 0)])
     robust = " ".join(s.teacher_command("robust"))
-    assert "--kind madry --epochs 3 --milestones 2 --batch-size 64 --seed 0" in robust
-    assert "--n-train 15500 --val-size 500" in robust  # more images than the students see: no robust overfitting
+    assert "--kind madry --epochs 5 --max-iter 5 --milestones 4 --batch-size 64 --seed 0" in robust
+    assert "--n-train 30500 --val-size 500" in robust  # more images than the students see: no robust overfitting
     assert "--n-train 3700 --val-size 500" in " ".join(s.teacher_command("clean"))
     evaluation = s.eval_command(s.run_dir(s.rows[0], 0))
     assert evaluation[evaluation.index("--n-examples") + 1] == "1000"
