@@ -4,6 +4,7 @@ equal steps, evaluated the same way in fp32.
     python benchmarks/bf16_check.py                                   # smoke preset (digits), B-MTARD, 3 seeds
     python benchmarks/bf16_check.py --seeds 0,1,2,3,4 --defences bmtard,rslad
     python benchmarks/bf16_check.py --preset cifar10-cpu --data-path cifar10.npz --seeds 0,1
+    python benchmarks/bf16_check.py --compare-studies runs/study runs/study-bf16   # two study_cifar10.py folders
 
 For each defence and seed, two students start from the same weights, the same data order and the same recipe;
 only ``amp`` differs (bf16 autocast in the attack and the training forwards of the distillation defences). Both
@@ -13,6 +14,10 @@ and at least the binomial standard error of one accuracy on the evaluated images
 ``|mean difference| <= 2 x that noise``; a difference beyond it is reported as such, with its size. A run whose
 weights become non-finite (the trainer stops it) is reported as diverged, and the verdict then says so: bf16 is
 not equivalent where it diverges and fp32 does not.
+
+``--compare-studies FP32 BF16`` trains nothing: it reads two ``study_cifar10.py`` folders run with the same sizing,
+the second with ``--amp`` (and ``--channels-last``), pairs their students by row and seed and gives the same verdict
+for clean, PGD-20 and AutoAttack accuracy.
 """
 from __future__ import annotations
 
@@ -43,6 +48,42 @@ def verdict(fp32: list[float], bf16: list[float], n_examples: int) -> dict[str, 
     noise = max(paired, binomial)
     return {"fp32_mean": p, "bf16_mean": statistics.fmean(bf16), "mean_difference": mean, "noise": noise,
             "within_noise": abs(mean) <= 2 * noise}
+
+
+def print_verdicts(verdicts: dict[str, dict[str, Any]]) -> None:
+    print(f"{'metric':<11}{'fp32':>8}{'bf16':>8}{'diff':>8}{'noise':>8}  verdict")
+    for metric, v in verdicts.items():
+        print(f"{metric:<11}{100 * v['fp32_mean']:>8.1f}{100 * v['bf16_mean']:>8.1f}"
+              f"{100 * v['mean_difference']:>+8.1f}{100 * v['noise']:>8.1f}  "
+              f"{'within noise' if v['within_noise'] else 'BEYOND noise'}")
+
+
+def compare_studies(fp32_folder: Path, bf16_folder: Path) -> dict[str, Any]:
+    """The verdicts of two ``study_cifar10.py`` folders that differ only in ``--amp``: per row present in both, its
+    students paired by seed."""
+    fp32, bf16 = (json.loads((folder / "study.json").read_text()) for folder in (fp32_folder, bf16_folder))
+    if fp32["sizing"] != bf16["sizing"] or fp32["model"] != bf16["model"]:
+        raise SystemExit("bf16_check: the two studies differ in sizing or student; compare studies that differ "
+                         "only in --amp")
+    if fp32["amp"] or not bf16["amp"]:
+        raise SystemExit(f"bf16_check: {fp32_folder} must be an fp32 study and {bf16_folder} one run with --amp")
+    n = fp32["sizing"]["n_examples"]
+    results: dict[str, Any] = {}
+    bf16_rows = {row["key"]: row for row in bf16["rows"]}
+    for row in fp32["rows"]:
+        other = {r["seed"]: r for r in bf16_rows.get(row["key"], {}).get("per_seed", [])}
+        pairs = [(r, other[r["seed"]]) for r in row["per_seed"] if r["seed"] in other]
+        if not pairs:
+            continue
+        verdicts = {metric: verdict([f[metric] for f, _ in pairs], [b[metric] for _, b in pairs], n)
+                    for metric in ("clean", "pgd20", "autoattack")}
+        results[row["key"]] = {"seeds": [f["seed"] for f, _ in pairs], "verdicts": verdicts}
+        print(f"\n{row['label']}: seeds {results[row['key']]['seeds']}, {fp32['steps']} steps each, {n} test images, "
+              f"fp32 evaluation; bf16 run with channels-last: {bf16['channels_last']}")
+        print_verdicts(verdicts)
+    if not results:
+        raise SystemExit("bf16_check: the two studies have no evaluated student of the same row and seed")
+    return results
 
 
 def train_and_evaluate(defence: str, seed: int, amp: bool, args: argparse.Namespace) -> dict[str, Any]:
@@ -83,7 +124,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="recipe override, e.g. schedule.epochs=3 (repeatable)")
     parser.add_argument("--out", type=Path, help="write the per-seed figures and verdicts as JSON here")
+    parser.add_argument("--compare-studies", nargs=2, type=Path, metavar=("FP32", "BF16"),
+                        help="train nothing: compare two study_cifar10.py folders, the second run with --amp")
     args = parser.parse_args(argv)
+    if args.compare_studies:
+        compared = compare_studies(*args.compare_studies)
+        if args.out:
+            args.out.write_text(json.dumps(compared, indent=1))
+        return
     seeds = [int(seed) for seed in args.seeds.split(",")]
     results: dict[str, Any] = {}
     for defence in args.defences.split(","):
@@ -105,11 +153,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         results[defence]["verdicts"] = verdicts
         print(f"\n{defence}: {len(pairs)} seeds finished in both, {pairs[0][0]['steps']} steps each, {n} test "
               "images, fp32 evaluation")
-        print(f"{'metric':<8}{'fp32':>8}{'bf16':>8}{'diff':>8}{'noise':>8}  verdict")
-        for metric, v in verdicts.items():
-            print(f"{metric:<8}{100 * v['fp32_mean']:>8.1f}{100 * v['bf16_mean']:>8.1f}"
-                  f"{100 * v['mean_difference']:>+8.1f}{100 * v['noise']:>8.1f}  "
-                  f"{'within noise' if v['within_noise'] else 'BEYOND noise'}")
+        print_verdicts(verdicts)
     if args.out:
         args.out.write_text(json.dumps(results, indent=1))
 

@@ -53,6 +53,38 @@ def test_the_verdict_compares_the_mean_paired_difference_with_its_noise():
     assert worse["mean_difference"] == pytest.approx(-0.21) and not worse["within_noise"]
 
 
+def _study_json(folder, amp, per_seed, n_examples=1000):
+    folder.mkdir()
+    sizing = {"n_examples": n_examples, "epochs": 6}
+    rows = [{"key": "bmtard", "label": "B-MTARD", "per_seed": per_seed},
+            {"key": "madry", "label": "ART Madry", "per_seed": []}]  # not run in one of them: not compared
+    (folder / "study.json").write_text(json.dumps({"sizing": sizing, "model": "resnet10t", "steps": 1200,
+                                                   "amp": amp, "channels_last": amp, "rows": rows}))
+    return folder
+
+
+def test_two_studies_that_differ_only_in_amp_are_compared_seed_by_seed(tmp_path, capsys):
+    fp32 = _study_json(tmp_path / "fp32", False, [
+        {"seed": 0, "clean": 0.50, "pgd20": 0.20, "autoattack": 0.15},
+        {"seed": 1, "clean": 0.52, "pgd20": 0.22, "autoattack": 0.17}])
+    bf16 = _study_json(tmp_path / "bf16", True, [
+        {"seed": 1, "clean": 0.53, "pgd20": 0.21, "autoattack": 0.10},  # order on disk does not matter
+        {"seed": 0, "clean": 0.51, "pgd20": 0.19, "autoattack": 0.08},
+        {"seed": 2, "clean": 0.90, "pgd20": 0.90, "autoattack": 0.90}])  # no fp32 twin: left out
+    out = tmp_path / "verdicts.json"
+    bf16_check.main(["--compare-studies", str(fp32), str(bf16), "--out", str(out)])
+    verdicts = json.loads(out.read_text())["bmtard"]["verdicts"]
+    assert json.loads(out.read_text())["bmtard"]["seeds"] == [0, 1]
+    assert verdicts["clean"]["mean_difference"] == pytest.approx(0.01) and verdicts["clean"]["within_noise"]
+    # AutoAttack: -7 points against a binomial floor of sqrt(0.16 * 0.84 / 1000) = 1.16 points
+    assert verdicts["autoattack"]["mean_difference"] == pytest.approx(-0.07)
+    assert verdicts["autoattack"]["noise"] == pytest.approx((0.16 * 0.84 / 1000) ** 0.5)
+    assert not verdicts["autoattack"]["within_noise"]
+    assert "BEYOND noise" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="must be an fp32 study"):
+        bf16_check.main(["--compare-studies", str(bf16), str(fp32)])
+
+
 @pytest.mark.slow
 def test_the_bf16_check_runs_at_a_tiny_size_and_reports_divergence(tmp_path, capsys):
     out = tmp_path / "bf16.json"
