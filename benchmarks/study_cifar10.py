@@ -456,8 +456,9 @@ def render(results: dict[str, Any]) -> str:
         f"eta_tau x steps = {ETA_TAU * results['rate_weighted_steps']:.2f}); kl_scale {s['kl_scale']} for the "
         f"distillation rows; bf16 autocast {'on' if results['amp'] else 'off'} (distillation rows only), "
         f"channels-last {'on' if results.get('channels_last') else 'off'}",
-        f"- Teachers: `{results['teacher_model']}`, robust: Madry, {s['robust_teacher_pool'] - s['val_size']} "
-        f"training images, {s['robust_teacher_epochs']} epochs, batch {s['robust_teacher_batch_size']}; clean: "
+        f"- Teachers: `{results['teacher_model']}`, robust: Madry (PGD-{s['robust_teacher_max_iter']}), "
+        f"{s['robust_teacher_pool'] - s['val_size']} training images, {s['robust_teacher_epochs']} epochs, batch "
+        f"{s['robust_teacher_batch_size']}; clean: "
         f"{s['n_pool'] - s['val_size']} training images, {s['clean_teacher_epochs']} epochs with crop + flip, batch "
         f"{s['teacher_batch_size']}",
         f"- Evaluation: the first {s['n_examples']} CIFAR-10 test images, Linf eps 8/255: clean, PGD-20, reference "
