@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 METRICS = ("clean", "pgd20")
+STUDY_METRICS = (*METRICS, "autoattack")
+"""A CIFAR-10 study's reports also hold AutoAttack, so ``--compare-studies`` judges it too."""
 PRECISIONS = {"fp32": False, "bf16": True}
 
 
@@ -76,7 +78,7 @@ def compare_studies(fp32_folder: Path, bf16_folder: Path) -> dict[str, Any]:
         if not pairs:
             continue
         verdicts = {metric: verdict([f[metric] for f, _ in pairs], [b[metric] for _, b in pairs], n)
-                    for metric in ("clean", "pgd20", "autoattack")}
+                    for metric in STUDY_METRICS}
         results[row["key"]] = {"seeds": [f["seed"] for f, _ in pairs], "verdicts": verdicts}
         print(f"\n{row['label']}: seeds {results[row['key']]['seeds']}, {fp32['steps']} steps each, {n} test images, "
               f"fp32 evaluation; bf16 run with channels-last: {bf16['channels_last']}")
