@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import os
+import time
 from dataclasses import dataclass
 from typing import Any, Iterator
 
@@ -94,10 +95,22 @@ def process_group_from_env() -> Iterator[DistributedContext | None]:
             shutdown()
 
 
+# How long :func:`shutdown` lets gloo's worker threads finish before the interpreter may begin to exit.
+WORKER_DRAIN_S = 0.25
+
+
 def shutdown() -> None:
-    """Destroy the default process group, if one is initialised."""
+    """Destroy the default process group, if one is initialised, then let its worker threads finish.
+
+    ``DistributedDataParallel``'s reducer keeps the gloo backend (and its worker threads) alive past
+    ``destroy_process_group``. A worker that drops the last reference to a collective's tensor needs the GIL; if it
+    is still waiting for it when the interpreter finalises, the process aborts ("terminate called without an active
+    exception") after the run has finished and torchrun reports the rank as failed. Sleeping here hands the GIL
+    over while the interpreter is fully alive, so such a pending release completes first.
+    """
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
+        time.sleep(WORKER_DRAIN_S)
 
 
 def is_distributed() -> bool:
