@@ -36,11 +36,11 @@ Sizing (the defaults), and why:
   batch is small because the cost of a student is its images x passes: 1,200 steps at batch 16 are 19,200
   images. Every row has the same budget and the same training attack (PGD-10, step 2/255).
 * Teachers: robust on a 30,500-image pool (30,000 training images), 5 epochs at batch 64, lr x0.1 after epoch 4
-  (2,345 steps, 7.8x the students' images), trained against PGD-5 (step 2/255), whose 6 forward-backward passes per
-  step against PGD-10's 11 fit 1.8x the steps in the same time: a robust teacher trained on the students' 3,200
-  images overfits and ends below the students' own Madry training. Clean: the students' pool, 60 epochs, batch 128 (1,500 steps). Both are trained with seed 0;
-  the seed-1 students' pools are other seeded subsets of the same training split (the test split is never seen
-  by anyone).
+  (2,345 steps, 7.8x the students' images), trained against PGD-5 (step 2/255), whose 6 forward-backward passes
+  per step against PGD-10's 11 fit 1.8x the steps in the same time: a robust teacher trained on the students'
+  3,200 images overfits and ends below the students' own Madry training. Clean: the students' pool, 60 epochs,
+  batch 128 (1,500 steps). Both are trained with seed 0; the seed-1 students' pools are other seeded subsets of
+  the same training split (the test split is never seen by anyone).
 * Evaluation budget: the first 1,000 test images; PGD-20 (step 2/255, random start); the reference AutoAttack at
   10 steps (APGD-CE, APGD-T with 9 targets and FAB-T 10 steps each, Square 500 queries) -- a reduced budget,
   stated as such in every report (``--autoattack-budget 25`` or ``standard`` for more, at about 2x and 8x the
